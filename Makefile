@@ -1,0 +1,41 @@
+# The habits of this project, one command each. `make run` and `make test` work from a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi
+export TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test lint db-upgrade outbox bench audit clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall only when a requirements file changes.
+$(VENV)/.installed: requirements.txt $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+db-upgrade: $(VENV)/.installed
+	$(BIN)/flask --app wsgi db upgrade
+
+run: db-upgrade
+	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
+
+outbox: db-upgrade
+	$(BIN)/flask --app wsgi outbox run
+
+test: $(VENV)/.installed-dev
+	@# The local PostgreSQL by default; tests that need it skip when it is missing (and fail under CI=true).
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

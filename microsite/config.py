@@ -1,0 +1,104 @@
+"""Settings, read from the environment in one place, with safe defaults for the embedded mode."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CLINIC_FILE = Path(__file__).resolve().parent / "content" / "clinic.toml"
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(value: str | None, default: int) -> int:
+    return default if value is None or value.strip() == "" else int(value)
+
+
+def _float(value: str | None, default: float) -> float:
+    return default if value is None or value.strip() == "" else float(value)
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Generate the key once into instance/ so sessions survive restarts of the embedded mode."""
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # O_EXCL: when two workers start at once, the one that loses reads the winner's key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config from environment variables (see README "Settings")."""
+    env = dict(os.environ if env is None else env)
+    get = env.get
+    database_url = get("DATABASE_URL") or f"sqlite:///{instance_path / 'microsite.sqlite3'}"
+    mail_server = get("MAIL_SERVER") or None
+
+    config: dict[str, Any] = {
+        "SECRET_KEY": get("SECRET_KEY") or None,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLITE_BUSY_TIMEOUT_MS": _int(get("SQLITE_BUSY_TIMEOUT_MS"), 5000),
+        # Flask-Mail's own settings.
+        "MAIL_SERVER": mail_server,
+        "MAIL_PORT": _int(get("MAIL_PORT"), 25),
+        "MAIL_USE_TLS": _bool(get("MAIL_USE_TLS"), False),
+        "MAIL_USE_SSL": _bool(get("MAIL_USE_SSL"), False),
+        "MAIL_USERNAME": get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": get("MAIL_PASSWORD") or None,
+        "MAIL_DEFAULT_SENDER": get("MAIL_DEFAULT_SENDER") or None,
+        # Flask-Mail suppresses sending under TESTING; our tests want the real SMTP exchange.
+        "MAIL_SUPPRESS_SEND": False,
+        "MAIL_TIMEOUT": _float(get("MAIL_TIMEOUT"), 20.0),
+        "MAIL_FILE_DIR": get("MAIL_FILE_DIR") or str(instance_path / "mail"),
+        "LEAD_NOTIFY_BRADENTON": get("LEAD_NOTIFY_BRADENTON") or None,
+        "LEAD_NOTIFY_SARASOTA": get("LEAD_NOTIFY_SARASOTA") or None,
+        "CLINIC_FILE": get("CLINIC_FILE") or str(DEFAULT_CLINIC_FILE),
+        "SITE_URL": (get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        "FORM_MIN_SECONDS": _float(get("FORM_MIN_SECONDS"), 3.0),
+        "RATELIMIT_ENABLED": _bool(get("RATELIMIT_ENABLED"), True),
+        "RATELIMIT_STORAGE_URI": get("RATELIMIT_STORAGE_URI") or "memory://",
+        # Per client address; generous enough for a family sharing one connection.
+        "RATELIMIT_CONSULTATION": get("RATELIMIT_CONSULTATION") or "5 per minute; 20 per hour",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "OUTBOX_INLINE": _bool(get("OUTBOX_INLINE"), True),
+        "OUTBOX_THREADS": _int(get("OUTBOX_THREADS"), 1),
+        "OUTBOX_LEASE_SECONDS": _float(get("OUTBOX_LEASE_SECONDS"), 300.0),
+        "OUTBOX_POLL_SECONDS": _float(get("OUTBOX_POLL_SECONDS"), 15.0),
+        "OUTBOX_RETRY_BASE_SECONDS": _float(get("OUTBOX_RETRY_BASE_SECONDS"), 30.0),
+        "OUTBOX_RETRY_MAX_SECONDS": _float(get("OUTBOX_RETRY_MAX_SECONDS"), 3600.0),
+        "OUTBOX_GIVE_UP_HOURS": _float(get("OUTBOX_GIVE_UP_HOURS"), 48.0),
+        # A form never carries more than a few kilobytes; anything larger is refused before parsing.
+        "MAX_CONTENT_LENGTH": _int(get("MAX_CONTENT_LENGTH"), 64 * 1024),
+        # Forms stay valid for a long read of the article before the visitor presses Send.
+        "WTF_CSRF_TIME_LIMIT": _int(get("WTF_CSRF_TIME_LIMIT"), 6 * 3600),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(get("SESSION_COOKIE_SECURE"), False),
+    }
+    return config
+
+
+def finalize(config: dict[str, Any], instance_path: Path) -> None:
+    """Fill derived defaults and refuse settings that are unsafe outside the embedded mode."""
+    if not config.get("SECRET_KEY"):
+        if not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            # Several instances on a shared database must sign with one key, so it must be given.
+            raise RuntimeError("SECRET_KEY must be set when DATABASE_URL points at a shared database")
+        config["SECRET_KEY"] = _secret_key(instance_path)
+    if config["SITE_URL"].startswith("https://"):
+        config["SESSION_COOKIE_SECURE"] = True

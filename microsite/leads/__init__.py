@@ -1,0 +1,60 @@
+"""The consultation form: POST /consultation, and the form every page shows."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
+
+from .. import notify
+from ..extensions import limiter
+from .forms import ConsultationForm, sign_start_time
+from .service import capture
+
+bp = Blueprint("leads", __name__)
+
+
+def _clinic():
+    return current_app.extensions["clinic"]
+
+
+def new_form(location: str | None = None) -> ConsultationForm:
+    """A blank form for a page view, carrying the visit's attribution in hidden fields."""
+    form = ConsultationForm(formdata=None, offices=_clinic().offices)
+    form.location.data = location
+    form.submission_key.data = uuid.uuid4().hex
+    form.started.data = sign_start_time()
+    args = request.args
+    form.utm_source.data = args.get("utm_source", "")[:100]
+    form.utm_medium.data = args.get("utm_medium", "")[:100]
+    form.utm_campaign.data = args.get("utm_campaign", "")[:100]
+    form.referrer.data = (request.referrer or "")[:500]
+    form.landing_path.data = request.path
+    return form
+
+
+def render_form_page(form: ConsultationForm, status: int, expired: bool = False):
+    """The form alone, with its error summary at the top of the page (it must be seen first)."""
+    return render_template("consultation.html", form=form, expired=expired), status
+
+
+@bp.post("/consultation")
+@limiter.limit(lambda: current_app.config["RATELIMIT_CONSULTATION"])
+def consultation():
+    form = ConsultationForm(offices=_clinic().offices)
+    if not form.validate():
+        return render_form_page(form, 422)
+    captured = capture(form, _clinic())
+    if captured.notification_id is not None:
+        notify.hand_off(captured.notification_id)
+    return redirect(url_for("pages.thanks"), 303)
+
+
+def csrf_failed(reason: str):
+    """A missing or expired token: show the visitor's own values again, with a fresh token."""
+    form = ConsultationForm(offices=_clinic().offices)
+    return render_form_page(form, 400, expired=True)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,209 @@
+"""The outbox sender: claim due notifications atomically, send them, record the outcome.
+
+A claim sets status "sending" and a lease. A sender that dies leaves its lease to
+run out, and the next pass takes the notification back. On PostgreSQL candidates
+are picked with FOR UPDATE SKIP LOCKED; on SQLite BEGIN IMMEDIATE serialises the
+claim. Either way the UPDATE repeats the conditions, so a row is claimed once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import random
+import socket
+import threading
+from datetime import timedelta
+
+from flask import Flask, current_app
+from sqlalchemy import and_, or_, select, update
+
+from ..extensions import db
+from ..models import Notification, NotificationStatus, utcnow
+from .email import build_staff_message
+from .transport import PermanentError, TransientError, deliver
+
+log = logging.getLogger(__name__)
+N = Notification
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def _claimable(now):
+    return or_(
+        and_(N.status == NotificationStatus.PENDING, N.next_attempt_at <= now),
+        and_(N.status == NotificationStatus.SENDING, N.lease_until < now),
+    )
+
+
+def claim(worker: str, limit: int = 10, ids: list[int] | None = None) -> list[int]:
+    """Claim up to `limit` due notifications (or just `ids`) for `worker`; returns the ids won."""
+    now = utcnow()
+    pick = (
+        select(N.id)
+        .where(_claimable(now))
+        .order_by(N.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if ids is not None:
+        pick = pick.where(N.id.in_(ids))
+    try:
+        candidates = list(db.session.scalars(pick))
+        if not candidates:
+            db.session.rollback()
+            return []
+        won = db.session.scalars(
+            update(N)
+            .where(N.id.in_(candidates), _claimable(now))
+            .values(
+                status=NotificationStatus.SENDING,
+                lease_until=now + timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"]),
+                claimed_by=worker,
+                attempts=N.attempts + 1,
+            )
+            .returning(N.id)
+        ).all()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return list(won)
+
+
+def retry_delay(attempts: int) -> float:
+    """Exponential back-off with jitter: ~30 s, 1 min, 2 min … capped at an hour."""
+    base = current_app.config["OUTBOX_RETRY_BASE_SECONDS"]
+    cap = current_app.config["OUTBOX_RETRY_MAX_SECONDS"]
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    return delay * random.uniform(0.5, 1.0)  # noqa: S311 -- jitter, not a secret
+
+
+def _finish(notification_id: int, worker: str, **values) -> bool:
+    """Record the outcome, only if this worker still holds the claim."""
+    result = db.session.execute(
+        update(N)
+        .where(N.id == notification_id, N.status == NotificationStatus.SENDING, N.claimed_by == worker)
+        .values(lease_until=None, **values)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def send_claimed(notification_id: int, worker: str) -> str:
+    """Send one claimed notification and record what happened; returns its new status."""
+    notification = db.session.get(N, notification_id)
+    lead_id = notification.lead_id
+    created_at = notification.created_at
+    attempts = notification.attempts
+    try:
+        message = build_staff_message(notification)
+        name = f"{created_at:%Y%m%dT%H%M%S}-lead-{lead_id}-notification-{notification_id}"
+    except Exception:
+        log.exception("lead %s: notification %s could not be built", lead_id, notification_id)
+        message = None
+    # End the read transaction before talking to SMTP: on SQLite it holds the write lock.
+    db.session.commit()
+
+    if message is None:
+        outcome: Exception = TransientError("could not build the message")
+    else:
+        try:
+            deliver(message, name)
+            outcome = None
+        except (TransientError, PermanentError) as exc:
+            outcome = exc
+
+    now = utcnow()
+    if outcome is None:
+        _finish(notification_id, worker, status=NotificationStatus.SENT, sent_at=now, last_error=None)
+        log.info("lead %s: notification %s sent (attempt %s)", lead_id, notification_id, attempts)
+        return NotificationStatus.SENT
+
+    error = str(outcome)[:1000]
+    give_up_at = created_at + timedelta(hours=current_app.config["OUTBOX_GIVE_UP_HOURS"])
+    if isinstance(outcome, PermanentError) or now >= give_up_at:
+        _finish(notification_id, worker, status=NotificationStatus.FAILED, last_error=error)
+        log.error(
+            "lead %s: notification %s FAILED after %s attempts; the lead is kept, staff must be told: %s",
+            lead_id, notification_id, attempts, error,
+        )  # fmt: skip
+        return NotificationStatus.FAILED
+
+    delay = retry_delay(attempts)
+    _finish(
+        notification_id,
+        worker,
+        status=NotificationStatus.PENDING,
+        next_attempt_at=now + timedelta(seconds=delay),
+        last_error=error,
+    )
+    log.warning(
+        "lead %s: notification %s attempt %s failed, retrying in %.0f s: %s",
+        lead_id, notification_id, attempts, delay, error,
+    )  # fmt: skip
+    return NotificationStatus.PENDING
+
+
+def run_once(worker: str | None = None, batch: int = 10) -> int:
+    """Deliver everything due now; returns how many notifications were tried."""
+    worker = worker or worker_name()
+    tried = 0
+    while ids := claim(worker, limit=batch):
+        for notification_id in ids:
+            send_claimed(notification_id, worker)
+            tried += 1
+    return tried
+
+
+class Dispatcher:
+    """The web process's background sender (OUTBOX_INLINE).
+
+    New notifications are handed over after their commit and sent at once; every
+    OUTBOX_POLL_SECONDS the thread also sweeps for retries and lapsed claims. The
+    thread starts in the process that serves requests, after any fork.
+    """
+
+    def __init__(self, app: Flask, threads: int = 1):
+        self.app = app
+        self.threads = threads
+        self.queue: queue.Queue[int] = queue.Queue()
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self.queue = queue.Queue()  # a queue inherited through fork is not ours
+            for i in range(self.threads):
+                threading.Thread(target=self._loop, name=f"outbox-{i}", daemon=True).start()
+            self._pid = os.getpid()
+
+    def hand_off(self, notification_id: int) -> None:
+        self.ensure_started()
+        self.queue.put(notification_id)
+
+    def _loop(self) -> None:
+        poll = self.app.config["OUTBOX_POLL_SECONDS"]
+        while True:
+            try:
+                notification_id = self.queue.get(timeout=poll)
+            except queue.Empty:
+                notification_id = None
+            try:
+                with self.app.app_context():
+                    worker = worker_name()
+                    if notification_id is None:
+                        run_once(worker)
+                    else:
+                        for won in claim(worker, ids=[notification_id]):
+                            send_claimed(won, worker)
+            except Exception:
+                # The notification stays in the outbox; the next sweep or `outbox run` takes it.
+                log.exception("outbox: background pass failed")

@@ -1,0 +1,66 @@
+"""The pages people and search engines read: landing, locations, thanks, privacy, sitemap, robots, health."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, abort, current_app, render_template
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..extensions import db
+from ..leads import new_form
+
+bp = Blueprint("pages", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html", form=new_form(), office=None)
+
+
+@bp.get("/ketamine-therapy-<slug>")
+def location(slug: str):
+    office = current_app.extensions["clinic"].office(slug)
+    if office is None:
+        abort(404)
+    return render_template("location.html", form=new_form(location=slug), office=office)
+
+
+@bp.get("/thanks")
+def thanks():
+    return render_template("thanks.html")
+
+
+@bp.get("/privacy")
+def privacy():
+    return render_template("privacy.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("healthz: database unreachable")
+        return {"status": "unavailable"}, 503
+    return {"status": "ok"}
+
+
+@bp.get("/sitemap.xml")
+def sitemap():
+    body = render_template("sitemap.xml")
+    return body, 200, {"Content-Type": "application/xml; charset=utf-8"}
+
+
+@bp.get("/robots.txt")
+def robots():
+    body = f"User-agent: *\nDisallow: /thanks\nSitemap: {current_app.config['SITE_URL']}/sitemap.xml\n"
+    return body, 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

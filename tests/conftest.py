@@ -1,0 +1,181 @@
+"""Fixtures with the real parts on: a SQLite file or the PostgreSQL server, an aiosmtpd SMTP server."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from html.parser import HTMLParser
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, text
+
+from microsite import create_app
+from microsite.extensions import db
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require_postgres() -> str:
+    """The PostgreSQL URL, or a skip locally; in CI a missing server is a failure, never a skip."""
+    if not TEST_DATABASE_URL:
+        if IN_CI:
+            pytest.fail("CI=true but TEST_DATABASE_URL is not set")
+        pytest.skip("TEST_DATABASE_URL is not set")
+    try:
+        engine = create_engine(TEST_DATABASE_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at TEST_DATABASE_URL is unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    return TEST_DATABASE_URL
+
+
+# -- SMTP -------------------------------------------------------------------------
+
+
+class SMTPRecorder:
+    """An aiosmtpd handler that keeps what it receives and can answer with scripted failures."""
+
+    def __init__(self):
+        self.messages: list[EmailMessage] = []
+        self.envelopes = []
+        self.data_replies: list[str] = []  # answers to DATA, used before accepting
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            if self.data_replies:
+                return self.data_replies.pop(0)
+            self.envelopes.append(envelope)
+            self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp():
+    handler = SMTPRecorder()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()
+
+
+# -- the app ----------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    return require_postgres()
+
+
+def make_config(database_url: str, tmp_path, **overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "MAIL_SERVER": None,
+        "MAIL_FILE_DIR": str(tmp_path / "mail"),
+        "MAIL_TIMEOUT": 3.0,
+        "MAIL_DEFAULT_SENDER": "Anti Aging and Ketamine Center <no-reply@example.com>",
+        "FORM_MIN_SECONDS": 0,
+        "OUTBOX_INLINE": False,
+        "RATELIMIT_ENABLED": False,
+        "SITE_URL": "https://clinic.example.com",
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def app_config(database_url, tmp_path, smtp):
+    return make_config(database_url, tmp_path, MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port)
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# -- forms ------------------------------------------------------------------------
+
+
+class _Inputs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.values: dict[str, str] = {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "input" and a.get("type") == "hidden" and a.get("name"):
+            self.values[a["name"]] = a.get("value") or ""
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """The hidden inputs of the rendered form: CSRF token, submission key, start time, attribution."""
+    parser = _Inputs()
+    parser.feed(html)
+    return parser.values
+
+
+def valid_data(**overrides) -> dict[str, str]:
+    data = {
+        "full_name": "Maria Example",
+        "phone": "(941) 555-0123",
+        "email": "maria@example.test",
+        "location": "bradenton",
+        "contact_method": "phone",
+        "best_time": "morning",
+        "message": "I have tried two antidepressants.",
+        "consent": "y",
+        "website": "",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def submit(client, path: str = "/", **overrides):
+    """Load `path`, then post the form as a browser would, with its hidden fields."""
+    page = client.get(path)
+    fields = hidden_fields(page.get_data(as_text=True))
+    return client.post("/consultation", data={**fields, **valid_data(**overrides)})
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))

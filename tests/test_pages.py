@@ -1,0 +1,131 @@
+"""The pages: the article from content/, the form, thanks, privacy, health, sitemap, robots."""
+
+import re
+
+import pytest
+from conftest import hidden_fields, text_of
+
+SECTIONS = [
+    "The Role of NMDA Receptors",
+    "Glutamate and Neuroplasticity",
+    "Neuroplastic Effects of Ketamine",
+    "Insights from Recent Studies",
+]
+FORM_FIELDS = ["full_name", "phone", "email", "location", "contact_method", "best_time", "message", "consent",
+               "website", "csrf_token"]  # fmt: skip
+
+
+def test_landing_page_shows_the_article_and_the_form(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<h1" in html and "How Ketamine Therapy Alleviates Depression" in html
+    for heading in SECTIONS:
+        assert f">{heading}</h2>" in html
+    # The clinic's own words, not a paraphrase.
+    assert "Glutamate is the most abundant excitatory neurotransmitter in the brain." in html
+    # Blogger leftovers are not content.
+    assert "Post a Comment" not in html
+    assert '<form id="consultation" method="post" action="/consultation"' in html
+    for name in FORM_FIELDS:
+        assert f'name="{name}"' in html
+    assert 'value="bradenton"' in html and 'value="sarasota"' in html
+
+
+def test_clinic_facts_come_from_the_data_file(client, app):
+    clinic = app.extensions["clinic"]
+    html = client.get("/").get_data(as_text=True)
+    assert clinic.name == "Anti Aging and Ketamine Center"
+    for office in clinic.offices:
+        assert office.phone_display in html
+        assert f'href="tel:{office.phone}"' in html
+        assert office.phone.startswith("+1941555")  # the shipped example is fictional
+
+
+def test_article_is_rendered_once_at_start_up(app, monkeypatch):
+    from microsite import content
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the article was rendered again during a request")
+
+    monkeypatch.setattr(content, "load_article", fail)
+    monkeypatch.setattr(content.markdown, "Markdown", fail)
+    assert app.test_client().get("/").status_code == 200
+
+
+@pytest.mark.parametrize("slug,city", [("bradenton", "Bradenton"), ("sarasota", "Sarasota")])
+def test_location_page_preselects_its_office(client, slug, city):
+    html = client.get(f"/ketamine-therapy-{slug}").get_data(as_text=True)
+    checked = re.findall(r'<input checked id="location-\d" name="location" type="radio" value="(\w+)">', html)
+    assert checked == [slug]
+    assert f'<h1 id="article-title">How Ketamine Therapy Alleviates Depression in {city}, FL</h1>' in html
+    assert f'<link rel="canonical" href="https://clinic.example.com/ketamine-therapy-{slug}">' in html
+
+
+def test_unknown_location_is_404(client):
+    assert client.get("/ketamine-therapy-tampa").status_code == 404
+
+
+def test_form_carries_the_visit_attribution(client):
+    response = client.get(
+        "/?utm_source=google&utm_medium=cpc&utm_campaign=fall", headers={"Referer": "https://www.google.com/"}
+    )
+    fields = hidden_fields(response.get_data(as_text=True))
+    assert fields["utm_source"] == "google"
+    assert fields["utm_medium"] == "cpc"
+    assert fields["utm_campaign"] == "fall"
+    assert fields["referrer"] == "https://www.google.com/"
+    assert fields["landing_path"] == "/"
+    assert len(fields["submission_key"]) == 32
+
+
+def test_thanks_page_is_noindex_and_lists_the_phones(client, app):
+    html = client.get("/thanks").get_data(as_text=True)
+    assert '<meta name="robots" content="noindex">' in html
+    assert app.extensions["clinic"].callback_promise in html
+    for office in app.extensions["clinic"].offices:
+        assert office.phone_display in html
+
+
+def test_privacy_page_says_what_why_who_and_how_long(client, app):
+    text = text_of(client.get("/privacy").get_data(as_text=True))
+    for heading in ["What we collect", "Why", "Who sees it", "How long we keep it"]:
+        assert heading in text
+    assert f"{app.extensions['clinic'].retention_days} days" in text
+
+
+def test_healthz_answers_when_the_database_does(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_healthz_is_503_when_the_database_is_unreachable(tmp_path):
+    from conftest import make_config
+
+    from microsite import create_app
+
+    config = make_config("postgresql+psycopg://nobody@127.0.0.1:1/none", tmp_path)
+    app = create_app(config)
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unavailable"}
+
+
+def test_sitemap_and_robots(client):
+    sitemap = client.get("/sitemap.xml")
+    assert sitemap.headers["Content-Type"].startswith("application/xml")
+    body = sitemap.get_data(as_text=True)
+    for path in ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota"]:
+        assert f"<loc>https://clinic.example.com{path}</loc>" in body
+    assert "<lastmod>" in body
+    robots = client.get("/robots.txt").get_data(as_text=True)
+    assert "Sitemap: https://clinic.example.com/sitemap.xml" in robots
+
+
+def test_unknown_page_is_a_branded_404_with_phones(client, app):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    html = response.get_data(as_text=True)
+    for office in app.extensions["clinic"].offices:
+        assert office.phone_display in html
