@@ -40,7 +40,7 @@ def configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import content, database, notify
+    from . import content, database, notify, templating
     from .extensions import csrf, limiter, mail
 
     database.init_app(app)
@@ -48,6 +48,7 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     limiter.init_app(app)
     content.init_app(app)
+    templating.init_app(app)
     notify.init_app(app)
 
 

@@ -158,7 +158,7 @@ def valid_data(**overrides) -> dict[str, str]:
     data = {
         "full_name": "Maria Example",
         "phone": "(941) 555-0123",
-        "email": "maria@example.test",
+        "email": "maria@example.com",
         "location": "bradenton",
         "contact_method": "phone",
         "best_time": "morning",

@@ -56,7 +56,9 @@ def test_article_is_rendered_once_at_start_up(app, monkeypatch):
 @pytest.mark.parametrize("slug,city", [("bradenton", "Bradenton"), ("sarasota", "Sarasota")])
 def test_location_page_preselects_its_office(client, slug, city):
     html = client.get(f"/ketamine-therapy-{slug}").get_data(as_text=True)
-    checked = re.findall(r'<input checked id="location-\d" name="location" type="radio" value="(\w+)">', html)
+    radios = re.findall(r'<input[^>]*name="location"[^>]*>', html)
+    assert len(radios) == 2
+    checked = [re.search(r'value="(\w+)"', r).group(1) for r in radios if " checked" in r]
     assert checked == [slug]
     assert f'<h1 id="article-title">How Ketamine Therapy Alleviates Depression in {city}, FL</h1>' in html
     assert f'<link rel="canonical" href="https://clinic.example.com/ketamine-therapy-{slug}">' in html

@@ -62,7 +62,7 @@ def _started_serializer() -> URLSafeSerializer:
 
 
 def sign_start_time() -> str:
-    return _started_serializer().dumps(round(time.time(), 1))
+    return _started_serializer().dumps(time.time())
 
 
 class ConsultationForm(FlaskForm):
