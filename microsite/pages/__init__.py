@@ -63,4 +63,7 @@ def robots():
 
 
 def init_app(app: Flask) -> None:
+    from .seo import structured_data
+
     app.register_blueprint(bp)
+    app.jinja_env.globals["structured_data"] = structured_data

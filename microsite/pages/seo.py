@@ -1,0 +1,97 @@
+"""Structured data (schema.org JSON-LD) for search engines, from the clinic data file and the article."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, url_for
+
+from ..content import DAY_NAMES, Article, Clinic, Hours, Office
+
+
+def _opening_hours(hours: Hours) -> dict[str, Any]:
+    return {
+        "@type": "OpeningHoursSpecification",
+        "dayOfWeek": [DAY_NAMES[d] for d in hours.days],
+        "opens": hours.opens,
+        "closes": hours.closes,
+    }
+
+
+def medical_clinic(office: Office, clinic: Clinic, site_url: str) -> dict[str, Any]:
+    """One office as a MedicalClinic: the same name, address and phone the page shows."""
+    url = f"{site_url}/ketamine-therapy-{office.slug}"
+    data: dict[str, Any] = {
+        "@type": "MedicalClinic",
+        "@id": f"{url}#clinic",
+        "name": office.name,
+        "url": url,
+        "telephone": office.phone,
+        "image": site_url + url_for("static", filename="share.png"),
+        "address": {
+            "@type": "PostalAddress",
+            "streetAddress": office.street,
+            "addressLocality": office.city,
+            "addressRegion": office.region,
+            "postalCode": office.postal_code,
+            "addressCountry": "US",
+        },
+        "openingHoursSpecification": [_opening_hours(h) for h in office.hours],
+        "medicalSpecialty": "Psychiatric",
+        "parentOrganization": {"@type": "MedicalOrganization", "name": clinic.name, "url": f"{site_url}/"},
+    }
+    if office.geo:
+        data["geo"] = {
+            "@type": "GeoCoordinates",
+            "latitude": office.geo["latitude"],
+            "longitude": office.geo["longitude"],
+        }
+    return data
+
+
+def medical_web_page(article: Article, clinic: Clinic, url: str, site_url: str) -> dict[str, Any]:
+    """The article as a MedicalWebPage, citing its sources; reviewer only when the data file names one."""
+    data: dict[str, Any] = {
+        "@type": "MedicalWebPage",
+        "@id": f"{url}#webpage",
+        "url": url,
+        "headline": article.title,
+        "name": article.title,
+        "description": article.description,
+        "inLanguage": "en-US",
+        "datePublished": article.published.isoformat(),
+        "dateModified": article.updated.isoformat(),
+        "about": {"@type": "MedicalCondition", "name": "Depression"},
+        "audience": {"@type": "MedicalAudience", "audienceType": "Patient"},
+        "publisher": {"@type": "MedicalOrganization", "name": clinic.name, "url": f"{site_url}/"},
+        "citation": [
+            {
+                "@type": "ScholarlyArticle",
+                "name": s.title,
+                "author": s.authors,
+                "datePublished": str(s.year),
+                "isPartOf": {"@type": "Periodical", "name": s.journal},
+                "sameAs": f"https://doi.org/{s.doi}",
+            }
+            for s in article.sources
+        ],
+    }
+    if clinic.reviewer and clinic.reviewed:
+        data["reviewedBy"] = {"@type": "Person", "name": clinic.reviewer}
+        data["lastReviewed"] = clinic.reviewed.isoformat()
+    return data
+
+
+def structured_data(path: str, office: Office | None = None) -> dict[str, Any]:
+    """The JSON-LD graph for the article at `path`: the page, and its office (or every office on `/`)."""
+    site_url = current_app.config["SITE_URL"]
+    clinic: Clinic = current_app.extensions["clinic"]
+    article: Article = current_app.extensions["article"]
+    offices = [office] if office else list(clinic.offices)
+    return {
+        "@context": "https://schema.org",
+        "@graph": [
+            medical_web_page(article, clinic, site_url + path, site_url),
+            *(medical_clinic(o, clinic, site_url) for o in offices),
+        ],
+    }

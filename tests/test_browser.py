@@ -1,0 +1,276 @@
+"""A real browser against a real server: the form is filled and sent by clicking, on a phone and a desktop.
+
+Chromium is Debian's (/usr/bin/chromium) driven by Playwright; axe-core comes from npm (`make node_modules`).
+Locally a missing browser or axe-core skips these tests; under CI=true it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import IN_CI, make_config
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from microsite import create_app
+from microsite.extensions import db
+from microsite.models import Lead
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+VIEWPORTS = [pytest.param(PHONE, id="phone"), pytest.param(DESKTOP, id="desktop")]
+
+
+def missing(reason: str):
+    """Skip locally; in CI a missing browser or axe-core means the checks did not run, which is a failure."""
+    if IN_CI:
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
+# -- the server and the browser -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """The app on a free port in a background thread, with a fresh SQLite file and emails written to files."""
+    tmp = tmp_path_factory.mktemp("browser")
+    app = create_app(make_config(f"sqlite:///{tmp / 'browser.sqlite3'}", tmp, OUTBOX_INLINE=False))
+    with app.app_context():
+        db.create_all()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    app.base_url = f"http://127.0.0.1:{server.server_port}"
+    yield app
+    server.shutdown()
+    thread.join(5)
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        missing("playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        missing(f"no Chromium at {CHROMIUM}")
+    with sync_playwright() as p:
+        try:
+            chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Error as exc:
+            missing(f"Chromium at {CHROMIUM} does not start: {exc}")
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, live, viewport=PHONE, javascript=True):
+    context = browser.new_context(viewport=viewport, java_script_enabled=javascript)
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.requests = requests
+    return context, page
+
+
+def lead_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Lead))
+
+
+def latest_lead(app) -> Lead:
+    with app.app_context():
+        lead = db.session.scalars(select(Lead).order_by(Lead.id.desc())).first()
+        db.session.expunge_all()
+        return lead
+
+
+def fill_form(page, name: str, office: str | None = "Sarasota") -> None:
+    """Fill the form the way a visitor does: click into each field and type, click the choices."""
+    form = page.locator("#consultation")
+    form.get_by_label("Full name").fill(name)
+    form.get_by_label("Phone number").fill("(941) 555-0188")
+    form.get_by_role("textbox", name="Email").fill("browser@example.com")
+    if office:
+        form.get_by_label(office, exact=True).check()
+    form.get_by_label("Text message").check()
+    form.get_by_label("Best time to reach you").select_option("evening")
+    form.get_by_label("Anything you would like us to know").fill("Sent from a real browser.")
+    form.get_by_label("I agree that").check()
+
+
+def axe_violations(page) -> list[dict]:
+    if not AXE.exists():
+        missing(f"{AXE.relative_to(ROOT)} is missing: run `make node_modules`")
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map(n => n.target.join(' ') + ' ' + n.failureSummary)}));
+    }""")
+
+
+# -- sending the form ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_visitor_sends_the_form_and_reaches_thanks(browser, live, viewport, javascript):
+    context, page = open_page(browser, live, viewport, javascript)
+    name = f"Browser {viewport['width']} {'js' if javascript else 'nojs'}"
+    before = lead_count(live)
+    page.goto(live.base_url + "/")
+    page.get_by_role("link", name="Request a consultation").first.click()
+    fill_form(page, name)
+    page.get_by_role("button", name="Send my request").click()
+    page.wait_for_url("**/thanks")
+    assert page.get_by_role("heading", level=1).inner_text() == "Thank you. We received your request."
+    assert page.get_by_text(live.extensions["clinic"].callback_promise).first.is_visible()
+    assert lead_count(live) == before + 1
+    lead = latest_lead(live)
+    assert (lead.full_name, lead.phone, lead.location, lead.contact_method) == (
+        name,
+        "+19415550188",
+        "sarasota",
+        "text",
+    )
+    assert lead.best_time == "evening" and lead.spam_reason is None
+    # Nothing left this machine: no CDN, font, analytics or pixel.
+    assert all(url.startswith(live.base_url) for url in page.requests), page.requests
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_bad_submit_shows_the_error_summary_and_keeps_the_values(browser, live, viewport, javascript):
+    context, page = open_page(browser, live, viewport, javascript)
+    before = lead_count(live)
+    page.goto(live.base_url + "/")
+    form = page.locator("#consultation")
+    form.get_by_label("Full name").fill("Maria Example")
+    form.get_by_label("Phone number").fill("12345")
+    form.get_by_role("textbox", name="Email").fill("browser@example.com")
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Send my request").click()
+    assert navigation.value.status == 422
+    summary = page.locator("#error-summary")
+    assert summary.is_visible()
+    assert "Please check these 3 answers" in summary.inner_text()
+    if javascript:
+        # The script takes the visitor to the list of what to fix.
+        assert page.evaluate("document.activeElement.id") == "error-summary"
+    phone = page.locator("#phone")
+    assert phone.get_attribute("aria-invalid") == "true"
+    assert "phone-error" in phone.get_attribute("aria-describedby")
+    assert page.locator("#phone-error").inner_text().endswith("for example 941-555-0123.")
+    assert page.locator("#consent").get_attribute("aria-invalid") == "true"
+    assert page.locator("#location-0").get_attribute("aria-invalid") == "true"
+    assert page.locator("#full_name").input_value() == "Maria Example"
+    # A link in the summary takes the visitor to the field.
+    summary.get_by_role("link", name="Please tick this box so that we may contact you.").click()
+    assert page.evaluate("document.activeElement.id") == "consent" or page.url.endswith("#consent")
+    # Fixing the answers and sending again goes through.
+    page.locator("#phone").fill("941-555-0123")
+    page.get_by_label("Bradenton", exact=True).check()
+    page.locator("#consent").check()
+    page.get_by_role("button", name="Send my request").click()
+    page.wait_for_url("**/thanks")
+    assert lead_count(live) == before + 1
+    context.close()
+
+
+def test_inline_message_appears_when_leaving_a_wrong_field(browser, live):
+    context, page = open_page(browser, live)
+    page.goto(live.base_url + "/")
+    email = page.locator("#email")
+    email.fill("not-an-email")
+    email.press("Tab")
+    assert (
+        page.locator("#email-error")
+        .inner_text()
+        .endswith("Please enter an email address like name@example.com.")
+    )
+    assert email.get_attribute("aria-invalid") == "true"
+    email.fill("name@example.com")
+    assert page.locator("#email-error").count() == 0
+    assert email.get_attribute("aria-invalid") is None
+    context.close()
+
+
+@pytest.mark.parametrize("slug,city", [("bradenton", "Bradenton"), ("sarasota", "Sarasota")])
+def test_location_page_preselects_its_office(browser, live, slug, city):
+    context, page = open_page(browser, live, DESKTOP)
+    page.goto(f"{live.base_url}/ketamine-therapy-{slug}")
+    assert page.locator("#consultation").get_by_label(city, exact=True).is_checked()
+    office = live.extensions["clinic"].office(slug)
+    card = page.locator(".office-card")
+    assert office.name in card.inner_text() and office.address_line in card.inner_text()
+    assert (
+        card.get_by_role("link", name=f"Call {office.phone_display}").get_attribute("href") == office.tel_href
+    )
+    context.close()
+
+
+def test_phone_layout_has_no_sideways_scroll_and_big_targets(browser, live):
+    context, page = open_page(browser, live, PHONE)
+    page.goto(live.base_url + "/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    small = page.evaluate("""() => [...document.querySelectorAll(
+            'input:not([type=hidden]), select, textarea, button, .button, .phones a, .crisis a')]
+        .filter(el => el.offsetParent !== null)
+        .map(el => [el.name || el.textContent.trim(), el.getBoundingClientRect().height])
+        .filter(([, h]) => h < 44 && h > 0)
+        .filter(([name]) => name !== 'consent' && name !== 'location' && name !== 'contact_method')""")
+    assert small == []
+    # Text fields are at least 16px, so phones do not zoom into them.
+    sizes = page.evaluate(
+        "[...document.querySelectorAll('#consultation input[type=text], input[type=tel], input[type=email],"
+        " select, textarea')].map(el => parseFloat(getComputedStyle(el).fontSize))"
+    )
+    assert sizes and min(sizes) >= 16
+    context.close()
+
+
+# -- accessibility ------------------------------------------------------------------
+
+
+def error_rendered_form(page, live):
+    page.goto(live.base_url + "/")
+    page.locator("#email").fill("nope")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send my request").click()
+    assert page.locator("#error-summary").is_visible()
+
+
+AXE_PAGES = {
+    "landing": lambda page, live: page.goto(live.base_url + "/"),
+    "location": lambda page, live: page.goto(live.base_url + "/ketamine-therapy-bradenton"),
+    "error-form": error_rendered_form,
+    "thanks": lambda page, live: page.goto(live.base_url + "/thanks"),
+    "privacy": lambda page, live: page.goto(live.base_url + "/privacy"),
+    "not-found": lambda page, live: page.goto(live.base_url + "/no-such-page"),
+}
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+@pytest.mark.parametrize("name", list(AXE_PAGES))
+def test_axe_finds_no_violations(browser, live, name, viewport):
+    context, page = open_page(browser, live, viewport)
+    AXE_PAGES[name](page, live)
+    violations = axe_violations(page)
+    assert violations == [], "\n".join(
+        f"{v['id']} ({v['impact']}): {v['help']}\n  {v['nodes']}" for v in violations
+    )
+    context.close()
