@@ -80,11 +80,27 @@ def smtp():
 # -- the app ----------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A schema of this test run's own, so that several runs can share the server."""
+    url = require_postgres()
+    schema = f"test_{os.getpid()}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    separator = "&" if "?" in url else "?"
+    yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.sqlite3'}"
-    return require_postgres()
+    return request.getfixturevalue("postgres_url")
 
 
 def make_config(database_url: str, tmp_path, **overrides) -> dict:

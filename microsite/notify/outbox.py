@@ -14,6 +14,7 @@ import queue
 import random
 import socket
 import threading
+import time
 from datetime import timedelta
 
 from flask import Flask, current_app
@@ -173,6 +174,8 @@ class Dispatcher:
         self.queue: queue.Queue[int] = queue.Queue()
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
 
     def ensure_started(self) -> None:
         if self._pid == os.getpid():
@@ -181,9 +184,21 @@ class Dispatcher:
             if self._pid == os.getpid():
                 return
             self.queue = queue.Queue()  # a queue inherited through fork is not ours
-            for i in range(self.threads):
-                threading.Thread(target=self._loop, name=f"outbox-{i}", daemon=True).start()
+            self._stop = threading.Event()
+            self._threads = [
+                threading.Thread(target=self._loop, name=f"outbox-{i}", daemon=True)
+                for i in range(self.threads)
+            ]
+            for thread in self._threads:
+                thread.start()
             self._pid = os.getpid()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Let the threads finish the message in hand, then end; what is pending stays in the outbox."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._pid = None
 
     def hand_off(self, notification_id: int) -> None:
         self.ensure_started()
@@ -191,11 +206,20 @@ class Dispatcher:
 
     def _loop(self) -> None:
         poll = self.app.config["OUTBOX_POLL_SECONDS"]
-        while True:
+        stop = self._stop
+        next_sweep = 0.0  # sweep at once: a restart may have left notifications pending
+        while not stop.is_set():
             try:
-                notification_id = self.queue.get(timeout=poll)
+                # Wake at least every second to notice stop(); sweep every `poll` seconds.
+                notification_id = self.queue.get(timeout=min(poll, 1.0))
             except queue.Empty:
                 notification_id = None
+            if stop.is_set():
+                break
+            if notification_id is None:
+                if time.monotonic() < next_sweep:
+                    continue
+                next_sweep = time.monotonic() + poll
             try:
                 with self.app.app_context():
                     worker = worker_name()
