@@ -228,7 +228,7 @@ def test_phone_layout_has_no_sideways_scroll_and_big_targets(browser, live):
     page.goto(live.base_url + "/")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     small = page.evaluate("""() => [...document.querySelectorAll(
-            'input:not([type=hidden]), select, textarea, button, .button, .phones a, .crisis a')]
+            'input:not([type=hidden]), select, textarea, button, .button, .phones a, .crisis-actions a')]
         .filter(el => el.offsetParent !== null)
         .map(el => [el.name || el.textContent.trim(), el.getBoundingClientRect().height])
         .filter(([, h]) => h < 44 && h > 0)
