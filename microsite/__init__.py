@@ -40,9 +40,10 @@ def configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import content, database, notify, templating
+    from . import content, database, notify, security, templating
     from .extensions import csrf, limiter, mail
 
+    security.init_app(app)
     database.init_app(app)
     csrf.init_app(app)
     mail.init_app(app)

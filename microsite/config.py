@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,10 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "MAIL_FILE_DIR": get("MAIL_FILE_DIR") or str(instance_path / "mail"),
         "LEAD_NOTIFY_BRADENTON": get("LEAD_NOTIFY_BRADENTON") or None,
         "LEAD_NOTIFY_SARASOTA": get("LEAD_NOTIFY_SARASOTA") or None,
+        # "minimal": the staff email carries no health information, only a link to /staff/.
+        "LEAD_EMAIL_DETAIL": (get("LEAD_EMAIL_DETAIL") or "full").strip().lower(),
+        # A staff login lasts a working day (the public site keeps no login).
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=_float(get("STAFF_SESSION_HOURS"), 10.0)),
         "CLINIC_FILE": get("CLINIC_FILE") or str(DEFAULT_CLINIC_FILE),
         "SITE_URL": (get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         "FORM_MIN_SECONDS": _float(get("FORM_MIN_SECONDS"), 3.0),
@@ -75,6 +80,14 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         # Per client address; generous enough for a family sharing one connection.
         "RATELIMIT_CONSULTATION": get("RATELIMIT_CONSULTATION") or "5 per minute; 20 per hour",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # If Redis is down, accept the request rather than lose a lead to a counter.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # A few requests per phone or email per hour is a worried person; more is abuse.
+        "LEADS_PER_CONTACT_PER_HOUR": _int(get("LEADS_PER_CONTACT_PER_HOUR"), 3),
+        # How many proxies in front of the app set X-Forwarded-*; 0 believes none of them.
+        "TRUSTED_PROXY_COUNT": _int(get("TRUSTED_PROXY_COUNT"), 0),
+        "SPAM_RETENTION_DAYS": _int(get("SPAM_RETENTION_DAYS"), 30),
         "OUTBOX_INLINE": _bool(get("OUTBOX_INLINE"), True),
         "OUTBOX_THREADS": _int(get("OUTBOX_THREADS"), 1),
         "OUTBOX_LEASE_SECONDS": _float(get("OUTBOX_LEASE_SECONDS"), 300.0),
@@ -100,5 +113,7 @@ def finalize(config: dict[str, Any], instance_path: Path) -> None:
             # Several instances on a shared database must sign with one key, so it must be given.
             raise RuntimeError("SECRET_KEY must be set when DATABASE_URL points at a shared database")
         config["SECRET_KEY"] = _secret_key(instance_path)
+    if config["LEAD_EMAIL_DETAIL"] not in {"minimal", "full"}:
+        raise RuntimeError("LEAD_EMAIL_DETAIL must be 'minimal' or 'full'")
     if config["SITE_URL"].startswith("https://"):
         config["SESSION_COOKIE_SECURE"] = True

@@ -24,8 +24,10 @@ TITLES = {
 }
 
 
-def render_error(status: int, headers: dict | None = None):
-    page = render_template("error.html", status=status, title=TITLES.get(status, "Something went wrong"))
+def render_error(status: int, headers: dict | None = None, reason: str | None = None):
+    """The branded page for `status`; `reason` picks a more specific explanation where there is one."""
+    title = TITLES.get(status, "Something went wrong")
+    page = render_template("error.html", status=status, title=title, reason=reason)
     return page, status, headers or {}
 
 

@@ -7,9 +7,10 @@ import uuid
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
 
 from .. import notify
+from ..errors import render_error
 from ..extensions import limiter
-from .forms import ConsultationForm, sign_start_time
-from .service import capture
+from .forms import ConsultationForm, clean_hidden, sign_start_time
+from .service import TooManyForContact, capture
 
 bp = Blueprint("leads", __name__)
 
@@ -25,11 +26,11 @@ def new_form(location: str | None = None) -> ConsultationForm:
     form.submission_key.data = uuid.uuid4().hex
     form.started.data = sign_start_time()
     args = request.args
-    form.utm_source.data = args.get("utm_source", "")[:100]
-    form.utm_medium.data = args.get("utm_medium", "")[:100]
-    form.utm_campaign.data = args.get("utm_campaign", "")[:100]
-    form.referrer.data = (request.referrer or "")[:500]
-    form.landing_path.data = request.path
+    form.utm_source.data = clean_hidden(args.get("utm_source"), 100)
+    form.utm_medium.data = clean_hidden(args.get("utm_medium"), 100)
+    form.utm_campaign.data = clean_hidden(args.get("utm_campaign"), 100)
+    form.referrer.data = clean_hidden(request.referrer, 500)
+    form.landing_path.data = clean_hidden(request.path, 500)
     return form
 
 
@@ -44,7 +45,10 @@ def consultation():
     form = ConsultationForm(offices=_clinic().offices)
     if not form.validate():
         return render_form_page(form, 422)
-    captured = capture(form, _clinic())
+    try:
+        captured = capture(form, _clinic())
+    except TooManyForContact:
+        return render_error(429, {"Retry-After": "3600"}, reason="contact")
     if captured.notification_id is not None:
         notify.hand_off(captured.notification_id)
     return redirect(url_for("pages.thanks"), 303)
@@ -57,4 +61,7 @@ def csrf_failed(reason: str):
 
 
 def init_app(app: Flask) -> None:
+    from .cli import leads_cli
+
     app.register_blueprint(bp)
+    app.cli.add_command(leads_cli)

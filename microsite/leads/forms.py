@@ -40,21 +40,33 @@ BEST_TIMES = [
 ]
 
 
+RELOAD = "Please reload the page and send the form again."
+
+
 def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+    # Spaces only: a line break or tab is not whitespace to tidy but a character to refuse.
+    return value.strip(" ") if isinstance(value, str) else value
 
 
-def _no_control_characters(form, field):
-    if field.data and _UNSAFE.search(field.data):
-        raise ValidationError("Please remove the special or invisible characters from this field.")
+def _printable(message: str = "Please remove the special or invisible characters from this field."):
+    def check(form, field):
+        if field.data and _UNSAFE.search(field.data):
+            raise ValidationError(message)
+
+    return check
 
 
-def _clean_hidden(value, limit: int) -> str | None:
-    """Hidden fields come from the browser: keep them printable and short, never reject for them."""
-    if not isinstance(value, str):
-        return None
-    value = _UNSAFE.sub("", value).strip()[:limit]
-    return value or None
+_no_control_characters = _printable()
+
+
+def clean_hidden(value: str | None, limit: int) -> str:
+    """What a page puts into a hidden field: printable and short, whatever the URL said."""
+    return _UNSAFE.sub("", value or "").strip()[:limit]
+
+
+def _hidden(limit: int) -> HiddenField:
+    # The page rendered these clean; anything else was made by hand, not typed by a visitor.
+    return HiddenField(validators=[Length(max=limit, message=RELOAD), _printable(RELOAD)])
 
 
 def _started_serializer() -> URLSafeSerializer:
@@ -115,11 +127,11 @@ class ConsultationForm(FlaskForm):
 
     submission_key = HiddenField()
     started = HiddenField()
-    utm_source = HiddenField()
-    utm_medium = HiddenField()
-    utm_campaign = HiddenField()
-    referrer = HiddenField()
-    landing_path = HiddenField()
+    utm_source = _hidden(100)
+    utm_medium = _hidden(100)
+    utm_campaign = _hidden(100)
+    referrer = _hidden(500)
+    landing_path = _hidden(500)
 
     def __init__(self, *args, offices=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -162,13 +174,8 @@ class ConsultationForm(FlaskForm):
         return key if _SUBMISSION_KEY.match(key) else uuid.uuid4().hex
 
     def attribution(self) -> dict[str, str | None]:
-        return {
-            "utm_source": _clean_hidden(self.utm_source.data, 100),
-            "utm_medium": _clean_hidden(self.utm_medium.data, 100),
-            "utm_campaign": _clean_hidden(self.utm_campaign.data, 100),
-            "referrer": _clean_hidden(self.referrer.data, 500),
-            "landing_path": _clean_hidden(self.landing_path.data, 500),
-        }
+        fields = ["utm_source", "utm_medium", "utm_campaign", "referrer", "landing_path"]
+        return {name: (self[name].data or "").strip() or None for name in fields}
 
     def spam_reason(self) -> str | None:
         """Why this looks like a bot, or None. Bots get the same answer as people."""

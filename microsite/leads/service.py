@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..content import Clinic
@@ -14,6 +16,10 @@ from ..models import Lead, LeadStatus, Notification, NotificationStatus, utcnow
 from .forms import ConsultationForm
 
 log = logging.getLogger(__name__)
+
+
+class TooManyForContact(Exception):
+    """This phone number or email already sent LEADS_PER_CONTACT_PER_HOUR requests in the last hour."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,21 @@ def capture(form: ConsultationForm, clinic: Clinic) -> Captured:
     key = form.cleaned_submission_key()
     spam_reason = form.spam_reason()
     now = utcnow()
+    limit = current_app.config["LEADS_PER_CONTACT_PER_HOUR"]
+    recent = db.session.scalar(
+        select(func.count())
+        .select_from(Lead)
+        .where(
+            or_(Lead.phone == form.phone_e164, Lead.email == form.email_normalized),
+            Lead.created_at >= now - timedelta(hours=1),
+        )
+    )
+    if recent >= limit:
+        repeated = db.session.scalar(select(Lead.id).where(Lead.submission_key == key))
+        db.session.rollback()
+        if repeated is not None:
+            return Captured(repeated, None, created=False)
+        raise TooManyForContact
     lead = Lead(
         submission_key=key,
         status=LeadStatus.SPAM if spam_reason else LeadStatus.NEW,
