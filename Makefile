@@ -39,3 +39,12 @@ lint: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# axe-core (browser tests) and Lighthouse (audit), pinned in package-lock.json; node_modules/ is not committed.
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# Lighthouse, mobile, on / and a location page served by gunicorn; reports and screenshots go to reports/.
+audit: $(VENV)/.installed node_modules
+	$(BIN)/python scripts/audit.py
