@@ -7,7 +7,11 @@ tests are easier to audit than a general tool's options.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
+import flask
 from flask import Flask, Response, request, session
+from werkzeug.formparser import FormDataParser
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -47,7 +51,24 @@ def set_security_headers(response: Response) -> Response:
     return response
 
 
+class _StrictFormDataParser(FormDataParser):
+    """Undecodable bytes become U+FFFD, which validation refuses.
+
+    Werkzeug turns them into "%FF"-style text instead, which would be stored as if
+    the visitor had typed it.
+    """
+
+    def _parse_urlencoded(self, stream, mimetype, content_length, options):
+        items = parse_qsl(stream.read().decode("utf-8", "replace"), keep_blank_values=True, errors="replace")
+        return stream, self.cls(items), self.cls()
+
+
+class Request(flask.Request):
+    form_data_parser_class = _StrictFormDataParser
+
+
 def init_app(app: Flask) -> None:
+    app.request_class = Request
     proxies = app.config["TRUSTED_PROXY_COUNT"]
     if proxies > 0:
         # Only then is X-Forwarded-For believed; otherwise a client could pick its own address.

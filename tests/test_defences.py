@@ -1,0 +1,301 @@
+"""Spam, floods, proxies, headers and retention: the form holds on the open internet."""
+
+import os
+from datetime import timedelta
+
+import pytest
+from conftest import IN_CI, hidden_fields, make_config, submit, valid_data
+from sqlalchemy import func, select, update
+
+from microsite import create_app
+from microsite.extensions import db
+from microsite.models import Lead, LeadStatus, Notification, NotificationStatus, utcnow
+from microsite.notify.outbox import run_once
+
+
+def leads(app) -> list[Lead]:
+    with app.app_context():
+        rows = db.session.scalars(select(Lead).order_by(Lead.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+# -- spam ------------------------------------------------------------------------
+
+
+def test_a_filled_honeypot_looks_like_success_but_is_held_as_spam(app, client, smtp):
+    response = submit(client, website="https://spam.example.com")
+    assert response.status_code == 303 and response.headers["Location"] == "/thanks"
+    [lead] = leads(app)
+    assert lead.status == LeadStatus.SPAM and lead.spam_reason == "honeypot"
+    with app.app_context():
+        assert db.session.scalars(select(Notification.status)).all() == [NotificationStatus.HELD]
+        run_once()
+    assert smtp.messages == []
+
+
+def test_a_form_sent_faster_than_form_min_seconds_is_held_as_spam(app, client, smtp):
+    app.config["FORM_MIN_SECONDS"] = 60
+    assert submit(client).status_code == 303
+    [lead] = leads(app)
+    assert lead.status == LeadStatus.SPAM and lead.spam_reason == "too-fast"
+    with app.app_context():
+        run_once()
+    assert smtp.messages == []
+
+
+@pytest.mark.parametrize("started", [None, "", "forged.value"])
+def test_a_missing_or_forged_start_time_is_held_as_spam(app, client, started):
+    fields = hidden_fields(client.get("/").get_data(as_text=True))
+    if started is None:
+        del fields["started"]
+    else:
+        fields["started"] = started
+    assert client.post("/consultation", data={**fields, **valid_data()}).status_code == 303
+    assert leads(app)[0].spam_reason == "no-start-time"
+
+
+def test_a_person_who_waited_is_not_spam(app, client):
+    app.config["FORM_MIN_SECONDS"] = 1
+    fields = hidden_fields(client.get("/").get_data(as_text=True))
+    import time
+
+    time.sleep(1.2)
+    assert client.post("/consultation", data={**fields, **valid_data()}).status_code == 303
+    assert leads(app)[0].status == LeadStatus.NEW
+
+
+# -- floods ----------------------------------------------------------------------
+
+
+def test_more_than_a_few_requests_per_contact_per_hour_get_a_friendly_429(app, client):
+    for _ in range(3):
+        assert submit(client).status_code == 303
+    response = submit(client)
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "3600"
+    html = response.get_data(as_text=True)
+    assert "already received several requests" in html
+    for office in app.extensions["clinic"].offices:
+        assert office.phone_display in html
+    assert len(leads(app)) == 3
+    # Another person is not affected.
+    assert submit(client, phone="941-555-0177", email="other@example.com").status_code == 303
+
+
+def test_the_per_contact_limit_still_thanks_a_double_click(app, client):
+    for _ in range(2):
+        assert submit(client).status_code == 303
+    fields = hidden_fields(client.get("/").get_data(as_text=True))
+    assert client.post("/consultation", data={**fields, **valid_data()}).status_code == 303
+    assert client.post("/consultation", data={**fields, **valid_data()}).status_code == 303
+    assert len(leads(app)) == 3
+
+
+def _limited_app(database_url, tmp_path, storage: str, **extra):
+    config = make_config(
+        database_url,
+        tmp_path,
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_STORAGE_URI=storage,
+        RATELIMIT_CONSULTATION="2 per minute",
+        **extra,
+    )
+    app = create_app(config)
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+def _post_from(client, n: int, **headers):
+    fields = hidden_fields(client.get("/").get_data(as_text=True))
+    data = {**fields, **valid_data(phone=f"941-555-01{n:02d}", email=f"p{n}@example.com")}
+    return client.post("/consultation", data=data, headers=headers)
+
+
+def test_per_ip_rate_limit_answers_429_with_retry_after_and_phones(tmp_path):
+    app = _limited_app(f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, "memory://")
+    client = app.test_client()
+    assert _post_from(client, 1).status_code == 303
+    assert _post_from(client, 2).status_code == 303
+    response = _post_from(client, 3)
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 0
+    html = response.get_data(as_text=True)
+    assert "Too many requests" in html
+    for office in app.extensions["clinic"].offices:
+        assert office.phone_display in html
+    assert len(leads(app)) == 2
+
+
+def test_a_spoofed_x_forwarded_for_is_ignored_without_trusted_proxies(tmp_path):
+    app = _limited_app(f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, "memory://")
+    client = app.test_client()
+    statuses = [_post_from(client, n, **{"X-Forwarded-For": f"203.0.113.{n}"}).status_code for n in range(3)]
+    assert statuses == [303, 303, 429]
+
+
+def test_with_a_trusted_proxy_the_client_address_comes_from_it(tmp_path):
+    app = _limited_app(f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, "memory://", TRUSTED_PROXY_COUNT=1)
+    client = app.test_client()
+    statuses = [_post_from(client, n, **{"X-Forwarded-For": f"203.0.113.{n}"}).status_code for n in range(3)]
+    assert statuses == [303, 303, 303]  # three different clients behind the proxy
+
+
+def require_redis() -> str:
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        if IN_CI:
+            pytest.fail("CI=true but TEST_REDIS_URL is not set")
+        pytest.skip("TEST_REDIS_URL is not set")
+    import redis
+
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis at TEST_REDIS_URL is unreachable: {exc}")
+        pytest.skip(f"Redis unreachable: {exc}")
+    return url
+
+
+def test_redis_counters_are_shared_between_instances(tmp_path):
+    import redis
+
+    url = require_redis()
+    redis.Redis.from_url(url).flushdb()
+    db_url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    first = _limited_app(db_url, tmp_path, url)
+    second = _limited_app(db_url, tmp_path, url)
+    a, b = first.test_client(), second.test_client()
+    assert _post_from(a, 1).status_code == 303
+    assert _post_from(b, 2).status_code == 303
+    assert _post_from(a, 3).status_code == 429
+    assert _post_from(b, 4).status_code == 429
+
+
+def test_an_unreachable_rate_limit_store_does_not_lose_a_lead(tmp_path):
+    app = _limited_app(f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, "redis://127.0.0.1:1/0")
+    assert _post_from(app.test_client(), 1).status_code == 303
+    assert len(leads(app)) == 1
+
+
+# -- size, method ----------------------------------------------------------------
+
+
+def test_a_body_over_max_content_length_is_413_before_parsing(app, client):
+    fields = hidden_fields(client.get("/").get_data(as_text=True))
+    big = "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    response = client.post("/consultation", data={**fields, **valid_data(message=big)})
+    assert response.status_code == 413
+    assert app.extensions["clinic"].offices[0].phone_display in response.get_data(as_text=True)
+    assert leads(app) == []
+
+
+def test_get_on_consultation_is_a_branded_405(client, app):
+    response = client.get("/consultation")
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]
+    assert app.extensions["clinic"].offices[0].phone_display in response.get_data(as_text=True)
+
+
+# -- headers ---------------------------------------------------------------------
+
+PATHS = [
+    "/",
+    "/ketamine-therapy-bradenton",
+    "/thanks",
+    "/privacy",
+    "/no-such-page",
+    "/healthz",
+    "/robots.txt",
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_security_headers_on_every_response(client, path):
+    headers = client.get(path).headers
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    for directive in ["object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"]:
+        assert directive in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert "camera=()" in headers["Permissions-Policy"]
+    assert "Strict-Transport-Security" not in headers  # plain HTTP here
+
+
+def test_headers_on_error_responses_too(client):
+    for response in [client.get("/consultation"), client.post("/consultation", data={})]:
+        assert response.status_code in (400, 405)
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_hsts_for_a_year_over_https(client):
+    response = client.get("/", base_url="https://clinic.example.com")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+@pytest.mark.parametrize("path", ["/", "/ketamine-therapy-sarasota"])
+def test_pages_with_a_form_token_are_never_stored(client, path):
+    assert client.get(path).headers["Cache-Control"] == "no-store"
+
+
+def test_the_invalid_form_with_personal_data_is_never_stored(client):
+    response = submit(client, phone="12")
+    assert response.status_code == 422
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_session_cookie_flags(client, tmp_path):
+    set_cookie = client.get("/").headers["Set-Cookie"]  # SITE_URL is https in the tests
+    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie and "Secure" in set_cookie
+    plain = create_app(
+        make_config(f"sqlite:///{tmp_path / 's.sqlite3'}", tmp_path, SITE_URL="http://127.0.0.1:5000")
+    )
+    assert "Secure" not in plain.test_client().get("/").headers["Set-Cookie"]
+
+
+# -- retention and logs ------------------------------------------------------------
+
+
+def test_purge_deletes_old_leads_and_old_spam_with_their_notifications(app, client, runner):
+    submit(client, phone="941-555-0101", email="old@example.com")
+    submit(client, phone="941-555-0102", email="recent@example.com")
+    submit(client, phone="941-555-0103", email="spam@example.com", website="x")
+    with app.app_context():
+        db.session.execute(
+            update(Lead)
+            .where(Lead.email == "old@example.com")
+            .values(created_at=utcnow() - timedelta(days=400))
+        )
+        db.session.execute(
+            update(Lead)
+            .where(Lead.email == "spam@example.com")
+            .values(created_at=utcnow() - timedelta(days=31))
+        )
+        db.session.commit()
+    result = runner.invoke(args=["leads", "purge", "--older-than", "365"])
+    assert result.exit_code == 0, result.output
+    assert "deleted 2 lead(s)" in result.output
+    assert [lead.email for lead in leads(app)] == ["recent@example.com"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Notification)) == 1
+
+
+def test_purge_refuses_a_nonsense_period(runner):
+    result = runner.invoke(args=["leads", "purge", "--older-than", "0"])
+    assert result.exit_code != 0
+
+
+def test_logs_carry_lead_ids_never_personal_data(app, client, smtp, caplog):
+    caplog.set_level("INFO")
+    submit(
+        client, full_name="Secret Person", phone="941-555-0166", email="secret@example.com", message="private"
+    )
+    with app.app_context():
+        run_once()
+    text = caplog.text
+    assert "lead 1:" in text
+    for private in ["Secret", "5550166", "555-0166", "secret@example.com", "private"]:
+        assert private not in text
