@@ -29,7 +29,7 @@ run: db-upgrade
 outbox: db-upgrade
 	$(BIN)/flask --app wsgi outbox run
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev node_modules
 	@# The local PostgreSQL by default; tests that need it skip when it is missing (and fail under CI=true).
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
