@@ -42,6 +42,7 @@ def configure_logging(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from . import content, database, notify, security, templating
     from .extensions import csrf, limiter, mail
+    from .staff.auth import login_manager
 
     security.init_app(app)
     database.init_app(app)
@@ -51,13 +52,15 @@ def register_extensions(app: Flask) -> None:
     content.init_app(app)
     templating.init_app(app)
     notify.init_app(app)
+    login_manager.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import leads, pages
+    from . import leads, pages, staff
 
     pages.init_app(app)
     leads.init_app(app)
+    staff.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

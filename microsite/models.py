@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import ClassVar
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, TypeDecorator
+from flask_login import UserMixin
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, Text, TypeDecorator
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -34,6 +36,19 @@ class UTCDateTime(TypeDecorator):
 class LeadStatus:
     NEW = "new"
     SPAM = "spam"  # looked like a bot; kept for staff to review, never mailed unless released
+    CONTACTED = "contacted"
+    SCHEDULED = "scheduled"
+    NOT_FIT = "not_fit"
+    CLOSED = "closed"
+    # What staff see in the inbox, in the order they work a lead.
+    LABELS: ClassVar[dict[str, str]] = {
+        NEW: "New",
+        CONTACTED: "Contacted",
+        SCHEDULED: "Scheduled",
+        NOT_FIT: "Not a fit",
+        CLOSED: "Closed",
+        SPAM: "Suspected spam",
+    }
 
 
 class Lead(db.Model):
@@ -94,3 +109,56 @@ class Notification(db.Model):
     lead: Mapped[Lead] = relationship(back_populates="notifications")
 
     __table_args__ = (Index("ix_notification_due", "status", "next_attempt_at"),)
+
+
+class StaffUser(UserMixin, db.Model):
+    """A clinic staff member who works the leads at /staff/."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of the login session: changing it (new password, disabled) ends every open session.
+    session_token: Mapped[str] = mapped_column(String(64))
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_counter: Mapped[int | None] = mapped_column()  # a code is accepted once
+    recovery_codes: Mapped[str | None] = mapped_column(Text)  # hashes, one a line; a used one is removed
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session: the id and the token that a reset rotates."""
+        return f"{self.id}:{self.session_token}"
+
+
+class LeadNote(db.Model):
+    """What staff wrote about a lead: calls made, messages left."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+    author: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class AuditEvent(db.Model):
+    """Who did what to which lead, and when; never the lead's content.
+
+    `lead_id` is no foreign key: the record outlives a purged lead.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(40))
+    lead_id: Mapped[int | None] = mapped_column(index=True)
+    detail: Mapped[str | None] = mapped_column(String(300))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))

@@ -1,11 +1,15 @@
-"""`flask leads …`: what operators do with stored leads from the command line."""
+"""`flask leads …`: what operators do with stored leads from the command line (purge, export)."""
 
 from __future__ import annotations
+
+import getpass
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ..extensions import db
+from ..models import LeadStatus
 from .retention import purge_leads
 
 leads_cli = AppGroup("leads", help="Work with stored consultation requests.")
@@ -25,3 +29,52 @@ def purge(days: int | None) -> None:
     deleted = purge_leads(days, current_app.config["SPAM_RETENTION_DAYS"])
     click.echo(f"leads: deleted {deleted} lead(s) older than {days} days or spam older than "
                f"{current_app.config['SPAM_RETENTION_DAYS']} days")  # fmt: skip
+
+
+def _office(value: str | None) -> str | None:
+    if not value:
+        return None
+    wanted = value.strip().lower()
+    for office in current_app.extensions["clinic"].offices:
+        if wanted in (office.slug, office.city.lower()):
+            return office.slug
+    names = ", ".join(o.slug for o in current_app.extensions["clinic"].offices)
+    raise click.BadParameter(f"{value!r} is none of: {names}", param_hint="--office")
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+@leads_cli.command("export")
+@click.option(
+    "--since", type=click.DateTime(["%Y-%m-%d"]), help="Only requests from this day on (clinic time)."
+)
+@click.option("--office", help="bradenton or sarasota (default: both).")
+@click.option(
+    "--status",
+    type=click.Choice([*LeadStatus.LABELS, "any"]),
+    help="Only this status; 'any' includes suspected spam (default: all but spam).",
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, writable=True), help="A file instead of stdout."
+)
+def export(since, office, status, output) -> None:
+    """Write the leads, newest first, as CSV; a cell that could run as a formula is neutralised."""
+    from ..staff import audit
+    from ..staff.export import csv_lines
+    from ..staff.inbox import LeadFilter
+
+    lead_filter = LeadFilter(office=_office(office), status=status, since=since.date() if since else None)
+    audit.record("leads.export", detail=f"cli {lead_filter.describe()}", actor=f"cli:{_who()}")
+    db.session.commit()
+    if output:
+        with open(output, "w", encoding="utf-8", newline="") as fh:
+            fh.writelines(csv_lines(lead_filter))
+        click.echo(f"Wrote {output}", err=True)
+    else:
+        for chunk in csv_lines(lead_filter, bom=False):
+            click.echo(chunk, nl=False)

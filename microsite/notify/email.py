@@ -29,14 +29,24 @@ def build_staff_message(notification: Notification) -> Message:
     clinic = current_app.extensions["clinic"]
     lead = notification.lead
     office = clinic.office(lead.location)
-    context = {"lead": lead, "office": office, "site_url": current_app.config["SITE_URL"]}
+    site_url = current_app.config["SITE_URL"]
+    context = {
+        "lead": lead,
+        "office": office,
+        "site_url": site_url,
+        "lead_url": f"{site_url}/staff/leads/{lead.id}",
+    }
+    # "minimal" keeps health information out of mailboxes: staff read the request at /staff/.
+    template = (
+        "lead_staff_minimal" if current_app.config.get("LEAD_EMAIL_DETAIL") == "minimal" else "lead_staff"
+    )
     message = Message(
         subject=f"Consultation request #{lead.id} – {office.city} office",
         recipients=staff_recipients(lead.location),
         sender=current_app.config["MAIL_DEFAULT_SENDER"] or clinic.sender,
         reply_to=lead.email,
-        body=render_template("email/lead_staff.txt", **context),
-        html=render_template("email/lead_staff.html", **context),
+        body=render_template(f"email/{template}.txt", **context),
+        html=render_template(f"email/{template}.html", **context),
         extra_headers={"X-Lead-Id": str(lead.id), "Auto-Submitted": "auto-generated"},
     )
     message.msgId = message_id(notification.id)

@@ -1,0 +1,56 @@
+"""The clinic staff's side at /staff/: login, the lead inbox, lead pages, export, dashboard, audit log."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, flash, redirect, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+# The only staff pages an anonymous visitor may open.
+PUBLIC_ENDPOINTS = frozenset({"staff.login", "staff.login_code"})
+
+
+@bp.before_request
+def require_login():
+    """Every staff route needs a login, so a new route cannot be left open by mistake."""
+    from .auth import login_manager
+
+    if request.endpoint not in PUBLIC_ENDPOINTS and not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+@bp.after_request
+def private_headers(response):
+    """Lead data must not stay in a shared computer's cache or reach a search engine."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(error: CSRFError):
+    """A form left open too long: back to the page it came from, with a fresh form."""
+    from .auth import safe_next
+
+    flash("That form had expired, so nothing was changed. Please try again.", "error")
+    back = safe_next(request.referrer) or url_for("staff.inbox")
+    return redirect(back, 303)
+
+
+def init_app(app: Flask) -> None:
+    from . import auth, views  # noqa: F401 -- the routes attach themselves to `bp`
+    from .cli import staff_cli
+    from .templating import init_templating
+
+    app.config.setdefault("STAFF_TIMEZONE", "America/New_York")
+    app.config.setdefault("STAFF_LOCKOUT_ATTEMPTS", 5)
+    app.config.setdefault("STAFF_LOCKOUT_MINUTES", 15)
+    app.config.setdefault("RATELIMIT_STAFF_LOGIN", "10 per minute; 100 per hour")
+    app.config.setdefault("STAFF_PAGE_SIZE", 25)
+    app.register_blueprint(bp)
+    app.cli.add_command(staff_cli)
+    init_templating(app)

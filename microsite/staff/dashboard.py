@@ -1,0 +1,86 @@
+"""The dashboard's numbers: leads per office per week, leads by source, and the outbox's health."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import Lead, LeadStatus, Notification, NotificationStatus, utcnow
+from .templating import clinic_zone, day_start
+
+WEEKS = 12
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: int
+
+
+def source_of(utm_source: str | None, referrer: str | None) -> str:
+    """utm_source, else the referrer's host, else "direct"."""
+    if utm_source:
+        return utm_source.strip().lower()
+    host = urlsplit(referrer or "").hostname
+    if host:
+        return host.removeprefix("www.")
+    return "direct"
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def weekly_by_office(today: date | None = None) -> tuple[list[date], dict[str, list[int]]]:
+    """The last WEEKS weeks (Monday first, clinic time) and each office's count of real leads per week."""
+    today = today or utcnow().astimezone(clinic_zone()).date()
+    weeks = [_week_start(today) - timedelta(weeks=n) for n in range(WEEKS - 1, -1, -1)]
+    offices = current_app.extensions["clinic"].offices
+    counts = {o.slug: [0] * WEEKS for o in offices}
+    rows = db.session.execute(
+        select(Lead.location, Lead.created_at).where(
+            Lead.created_at >= day_start(weeks[0]), Lead.status != LeadStatus.SPAM
+        )
+    )
+    index = {week: i for i, week in enumerate(weeks)}
+    for location, created_at in rows:
+        i = index.get(_week_start(created_at.astimezone(clinic_zone()).date()))
+        if i is not None and location in counts:
+            counts[location][i] += 1
+    return weeks, counts
+
+
+def by_source(since_weeks: int = WEEKS, top: int = 10) -> list[Bar]:
+    since = utcnow() - timedelta(weeks=since_weeks)
+    rows = db.session.execute(
+        select(Lead.utm_source, Lead.referrer).where(Lead.created_at >= since, Lead.status != LeadStatus.SPAM)
+    )
+    counter = Counter(source_of(utm, ref) for utm, ref in rows)
+    return [Bar(label, value) for label, value in counter.most_common(top)]
+
+
+def delivery_health() -> list[Bar]:
+    """Waiting for a first try, retrying after a failure, given up, and held with suspected spam."""
+    N = Notification
+    retrying = (N.status == NotificationStatus.SENDING) | (
+        (N.status == NotificationStatus.PENDING) & (N.attempts > 0)
+    )
+    waiting = (N.status == NotificationStatus.PENDING) & (N.attempts == 0)
+
+    def count(condition) -> int:
+        return db.session.scalar(select(func.count()).select_from(N).where(condition)) or 0
+
+    sent_week = (N.status == NotificationStatus.SENT) & (N.sent_at >= utcnow() - timedelta(days=7))
+    return [
+        Bar("Pending", count(waiting)),
+        Bar("Retrying", count(retrying)),
+        Bar("Failed", count(N.status == NotificationStatus.FAILED)),
+        Bar("Held (suspected spam)", count(N.status == NotificationStatus.HELD)),
+        Bar("Sent in the last 7 days", count(sent_week)),
+    ]

@@ -1,0 +1,99 @@
+"""The staff forms. CSRFProtect guards every POST; the POST forms also carry their own token."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, EmailField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, ValidationError
+
+from ..models import LeadStatus
+from .accounts import password_problem
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", filters=[_strip], validators=[InputRequired("Please enter your email.")])
+    password = PasswordField("Password", validators=[InputRequired("Please enter your password.")])
+    next = HiddenField()
+
+
+class CodeForm(FlaskForm):
+    code = StringField(
+        "Code from your authenticator app, or a recovery code",
+        filters=[_strip],
+        validators=[InputRequired("Please enter the code."), Length(max=40)],
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only its CSRF token."""
+
+
+class StatusForm(FlaskForm):
+    status = SelectField("Status", choices=list(LeadStatus.LABELS.items()))
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField(
+        "Add a note",
+        filters=[_strip],
+        validators=[
+            InputRequired("Please write the note first."),
+            Length(max=5000, message="Please keep a note under 5,000 characters."),
+        ],
+    )
+
+
+STATUS_FILTER = [
+    ("", "All but suspected spam"),
+    *LeadStatus.LABELS.items(),
+    ("any", "All, spam included"),
+]
+
+
+class FilterForm(FlaskForm):
+    """The inbox filter, read from the query string (a GET form needs no token)."""
+
+    class Meta:
+        csrf = False
+
+    office = SelectField("Office", validators=[Optional()])
+    status = SelectField("Status", choices=STATUS_FILTER, validators=[Optional()])
+    since = DateField("From", validators=[Optional()])
+    until = DateField("To", validators=[Optional()])
+    q = StringField("Name, phone or email", filters=[_strip], validators=[Optional(), Length(max=100)])
+
+    def __init__(self, *args, offices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.office.choices = [("", "Both offices"), *((o.slug, o.city) for o in offices)]
+
+
+def _new_password_ok(form, field):
+    problem = password_problem(field.data or "")
+    if problem:
+        raise ValidationError(problem)
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField("Current password", validators=[InputRequired("Please enter your password.")])
+    new = PasswordField(
+        "New password", validators=[InputRequired("Please choose a password."), _new_password_ok]
+    )
+    repeat = PasswordField(
+        "New password again", validators=[DataRequired(), EqualTo("new", "The two passwords differ.")]
+    )
+
+
+class TotpConfirmForm(FlaskForm):
+    code = StringField(
+        "The 6-digit code your app shows",
+        filters=[_strip],
+        validators=[InputRequired("Please enter the code.")],
+    )
+
+
+class TotpOffForm(FlaskForm):
+    password = PasswordField("Your password", validators=[InputRequired("Please enter your password.")])

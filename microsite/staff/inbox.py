@@ -1,0 +1,148 @@
+"""Working the leads: the inbox query, status changes, notes, sending a notification again."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import Select, func, or_, select, update
+
+from ..extensions import db
+from ..models import Lead, LeadNote, LeadStatus, Notification, NotificationStatus, utcnow
+from . import audit
+from .templating import day_start
+
+ANY = "any"
+
+
+@dataclass(frozen=True)
+class LeadFilter:
+    """What the inbox, its CSV and `flask leads export` select. No status means all but spam."""
+
+    office: str | None = None
+    status: str | None = None
+    since: date | None = None
+    until: date | None = None  # inclusive
+    q: str | None = None
+
+    def statement(self) -> Select:
+        stmt = select(Lead)
+        if self.office:
+            stmt = stmt.where(Lead.location == self.office)
+        if self.status == ANY:
+            pass
+        elif self.status:
+            stmt = stmt.where(Lead.status == self.status)
+        else:
+            stmt = stmt.where(Lead.status != LeadStatus.SPAM)
+        if self.since:
+            stmt = stmt.where(Lead.created_at >= day_start(self.since))
+        if self.until:
+            stmt = stmt.where(Lead.created_at < day_start(self.until + timedelta(days=1)))
+        if self.q:
+            terms = [
+                Lead.full_name.icontains(self.q, autoescape=True),
+                Lead.email.icontains(self.q, autoescape=True),
+            ]
+            digits = re.sub(r"\D", "", self.q)
+            if len(digits) >= 3:
+                terms.append(Lead.phone.contains(digits, autoescape=True))
+            stmt = stmt.where(or_(*terms))
+        return stmt.order_by(Lead.created_at.desc(), Lead.id.desc())
+
+    def describe(self) -> str:
+        """The filter for the audit log. The search text may be a name: only whether there was one."""
+        parts = [
+            f"office={self.office or 'all'}",
+            f"status={self.status or 'not-spam'}",
+            f"since={self.since or '-'}",
+            f"until={self.until or '-'}",
+        ]
+        if self.q:
+            parts.append("search=yes")
+        return " ".join(parts)
+
+
+def notes_of(lead_id: int) -> list[LeadNote]:
+    return list(db.session.scalars(select(LeadNote).where(LeadNote.lead_id == lead_id).order_by(LeadNote.id)))
+
+
+def _lock(lead_id: int) -> Lead | None:
+    """The lead, locked until the commit, so two clicks at once are taken one after the other."""
+    return db.session.get(Lead, lead_id, with_for_update=True)
+
+
+def _release_held(lead_id: int) -> list[int]:
+    """A released spam lead's held notifications become due now."""
+    return list(
+        db.session.scalars(
+            update(Notification)
+            .where(Notification.lead_id == lead_id, Notification.status == NotificationStatus.HELD)
+            .values(status=NotificationStatus.PENDING, next_attempt_at=utcnow())
+            .returning(Notification.id)
+        )
+    )
+
+
+def change_status(lead_id: int, status: str) -> list[int]:
+    """Set the status and commit; returns the notifications to hand to the sender (spam released)."""
+    if status not in LeadStatus.LABELS:
+        raise ValueError(f"unknown status {status!r}")
+    lead = _lock(lead_id)
+    if lead is None:
+        raise LookupError(lead_id)
+    old = lead.status
+    if old == status:
+        db.session.rollback()
+        return []
+    lead.status = status
+    released = _release_held(lead_id) if old == LeadStatus.SPAM else []
+    audit.record("lead.status", lead_id, f"{old} -> {status}")
+    if released:
+        audit.record("lead.released", lead_id, f"notification(s) {', '.join(map(str, released))} queued")
+    db.session.commit()
+    return released
+
+
+def add_note(lead_id: int, body: str, staff_id: int, author: str) -> None:
+    db.session.add(
+        LeadNote(lead_id=lead_id, body=body, staff_id=staff_id, author=author, created_at=utcnow())
+    )
+    audit.record("lead.note", lead_id)
+    db.session.commit()
+
+
+def send_again(lead_id: int, notification_id: int) -> int | None:
+    """Queue a new copy of the lead's staff email, once: nothing while one is still waiting or held.
+
+    A new notification (a new Message-ID) rather than the old one again, so that a mail
+    client does not fold the copy into the first message, and the first one's record stays.
+    """
+    lead = _lock(lead_id)
+    original = db.session.get(Notification, notification_id)
+    if lead is None or original is None or original.lead_id != lead_id:
+        db.session.rollback()
+        raise LookupError(notification_id)
+    waiting = db.session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(
+            Notification.lead_id == lead_id,
+            Notification.status.in_(
+                [NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.HELD]
+            ),
+        )
+    )
+    if waiting:
+        db.session.rollback()
+        return None
+    now = utcnow()
+    copy = Notification(
+        lead_id=lead_id, status=NotificationStatus.PENDING, next_attempt_at=now, created_at=now
+    )
+    db.session.add(copy)
+    db.session.flush()
+    audit.record("lead.send_again", lead_id, f"notification {notification_id} -> {copy.id}")
+    db.session.commit()
+    return copy.id

@@ -1,0 +1,33 @@
+"""Times in the clinic's own zone, and the status labels, for the staff templates."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+
+from ..models import LeadStatus
+
+
+def clinic_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["STAFF_TIMEZONE"])
+
+
+def local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An aware UTC time as the clinic's wall-clock time."""
+    return value.astimezone(clinic_zone()).strftime(fmt) if value else ""
+
+
+def day_start(day: date) -> datetime:
+    """Midnight of `day` at the clinic, as an aware datetime."""
+    return datetime.combine(day, time.min, tzinfo=clinic_zone())
+
+
+def status_label(status: str) -> str:
+    return LeadStatus.LABELS.get(status, status)
+
+
+def init_templating(app: Flask) -> None:
+    app.jinja_env.filters["local"] = local
+    app.jinja_env.filters["status_label"] = status_label

@@ -1,0 +1,293 @@
+"""The staff pages: inbox, lead page and its actions, CSV export, dashboard, audit log, account."""
+
+from __future__ import annotations
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user, login_user
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+
+from .. import notify
+from ..extensions import db
+from ..models import AuditEvent, Lead, LeadStatus, Notification, utcnow
+from . import accounts, audit, bp, dashboard, inbox
+from .export import csv_lines
+from .forms import (
+    ActionForm,
+    FilterForm,
+    NoteForm,
+    PasswordChangeForm,
+    StatusForm,
+    TotpConfirmForm,
+    TotpOffForm,
+)
+from .templating import clinic_zone
+
+
+def _clinic():
+    return current_app.extensions["clinic"]
+
+
+def _filter_from_request() -> tuple[FilterForm, inbox.LeadFilter]:
+    form = FilterForm(request.args, offices=_clinic().offices)
+    if not form.validate():
+        # A hand-edited query string: drop what does not parse rather than fail.
+        for field in (form.office, form.status, form.since, form.until, form.q):
+            if field.errors:
+                field.data = None
+    lead_filter = inbox.LeadFilter(
+        office=form.office.data or None,
+        status=form.status.data or None,
+        since=form.since.data,
+        until=form.until.data,
+        q=form.q.data or None,
+    )
+    return form, lead_filter
+
+
+# -- the inbox ---------------------------------------------------------------------------
+
+
+@bp.get("/", endpoint="inbox")
+def inbox_page():
+    form, lead_filter = _filter_from_request()
+    page = db.paginate(
+        lead_filter.statement(),
+        page=request.args.get("page", 1, type=int),
+        per_page=current_app.config["STAFF_PAGE_SIZE"],
+        error_out=False,
+    )
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("staff/inbox.html", form=form, page=page, args=args)
+
+
+@bp.get("/leads.csv")
+def export_csv():
+    _, lead_filter = _filter_from_request()
+    audit.record("leads.export", detail=f"web {lead_filter.describe()}")
+    db.session.commit()
+    stamp = utcnow().astimezone(clinic_zone()).strftime("%Y%m%d-%H%M")
+    return Response(
+        stream_with_context(csv_lines(lead_filter)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="leads-{stamp}.csv"'},
+    )
+
+
+# -- one lead ----------------------------------------------------------------------------
+
+
+def _lead_or_404(lead_id: int) -> Lead:
+    lead = db.session.get(Lead, lead_id)
+    if lead is None:
+        abort(404)
+    return lead
+
+
+@bp.get("/leads/<int:lead_id>")
+def lead(lead_id: int):
+    lead = _lead_or_404(lead_id)
+    audit.record("lead.view", lead_id)
+    db.session.commit()
+    status_form = StatusForm(status=lead.status)
+    notifications = db.session.scalars(
+        select(Notification).where(Notification.lead_id == lead_id).order_by(Notification.id)
+    ).all()
+    return render_template(
+        "staff/lead.html",
+        lead=lead,
+        office=_clinic().office(lead.location),
+        notifications=notifications,
+        notes=inbox.notes_of(lead_id),
+        status_form=status_form,
+        note_form=NoteForm(formdata=None),
+        action_form=ActionForm(),
+        spam=LeadStatus.SPAM,
+    )
+
+
+def _back_to(lead_id: int):
+    return redirect(url_for("staff.lead", lead_id=lead_id), 303)
+
+
+@bp.post("/leads/<int:lead_id>/status")
+def change_status(lead_id: int):
+    _lead_or_404(lead_id)
+    form = StatusForm()
+    if not form.validate():
+        flash("Please choose one of the statuses.", "error")
+        return _back_to(lead_id)
+    for notification_id in inbox.change_status(lead_id, form.status.data):
+        notify.hand_off(notification_id)
+    flash(f"Status set to “{LeadStatus.LABELS[form.status.data]}”.", "success")
+    return _back_to(lead_id)
+
+
+@bp.post("/leads/<int:lead_id>/not-spam")
+def not_spam(lead_id: int):
+    lead = _lead_or_404(lead_id)
+    if not ActionForm().validate():
+        abort(400)
+    if lead.status != LeadStatus.SPAM:
+        flash("This request is not marked as suspected spam.", "info")
+        return _back_to(lead_id)
+    released = inbox.change_status(lead_id, LeadStatus.NEW)
+    for notification_id in released:
+        notify.hand_off(notification_id)
+    flash("Marked as not spam. Its staff email is on its way.", "success")
+    return _back_to(lead_id)
+
+
+@bp.post("/leads/<int:lead_id>/notes")
+def add_note(lead_id: int):
+    _lead_or_404(lead_id)
+    form = NoteForm()
+    if form.validate():
+        inbox.add_note(lead_id, form.body.data, current_user.id, current_user.email)
+        flash("Note added.", "success")
+    else:
+        flash(form.body.errors[0], "error")
+    return _back_to(lead_id)
+
+
+@bp.post("/leads/<int:lead_id>/notifications/<int:notification_id>/send-again")
+def send_again(lead_id: int, notification_id: int):
+    _lead_or_404(lead_id)
+    if not ActionForm().validate():
+        abort(400)
+    try:
+        queued = inbox.send_again(lead_id, notification_id)
+    except LookupError:
+        abort(404)
+    if queued is None:
+        flash(
+            "An email for this request is already waiting to go out (or is held as suspected spam).", "info"
+        )
+    else:
+        notify.hand_off(queued)
+        flash("The staff email will be sent again.", "success")
+    return _back_to(lead_id)
+
+
+# -- overview pages ----------------------------------------------------------------------
+
+
+@bp.get("/dashboard")
+def dashboard_page():
+    weeks, per_office = dashboard.weekly_by_office()
+    return render_template(
+        "staff/dashboard.html",
+        weeks=weeks,
+        per_office=per_office,
+        offices=_clinic().offices,
+        sources=dashboard.by_source(),
+        health=dashboard.delivery_health(),
+    )
+
+
+@bp.get("/audit")
+def audit_log():
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
+    lead_id = request.args.get("lead", type=int)
+    if lead_id:
+        stmt = stmt.where(AuditEvent.lead_id == lead_id)
+    page = db.paginate(stmt, page=request.args.get("page", 1, type=int), per_page=50, error_out=False)
+    return render_template("staff/audit.html", page=page, lead_id=lead_id)
+
+
+# -- the staff member's own account ------------------------------------------------------
+
+
+def _account_page(**forms):
+    forms.setdefault("password_form", PasswordChangeForm(formdata=None))
+    forms.setdefault("totp_off_form", TotpOffForm(formdata=None))
+    forms.setdefault("action_form", ActionForm())
+    return render_template(
+        "staff/account.html", codes_left=accounts.recovery_codes_left(current_user), **forms
+    )
+
+
+def _keep_logged_in():
+    """After the session token changed: this session goes on, every other one ends."""
+    since = session.get("staff_since")
+    login_user(current_user._get_current_object())
+    session["staff_since"] = since
+
+
+@bp.get("/account")
+def account():
+    return _account_page()
+
+
+@bp.post("/account/password")
+def change_password():
+    form = PasswordChangeForm()
+    if form.validate():
+        if check_password_hash(current_user.password_hash, form.current.data):
+            accounts.set_password(current_user, form.new.data)
+            audit.record("staff.password")
+            db.session.commit()
+            _keep_logged_in()
+            flash("Your password is changed. Other sessions of this account have ended.", "success")
+            return redirect(url_for("staff.account"), 303)
+        form.current.errors.append("That is not your current password.")
+    return _account_page(password_form=form), 422
+
+
+@bp.route("/account/totp", methods=["GET", "POST"])
+def totp_setup():
+    """Step one shows a new secret; step two (POST) checks a code from the app and turns it on."""
+    if current_user.totp_secret:
+        return redirect(url_for("staff.account"))
+    form = TotpConfirmForm()
+    secret = session.get("totp_setup")
+    if request.method == "GET" or not secret:
+        secret = session["totp_setup"] = accounts.new_totp_secret()
+        form = TotpConfirmForm(formdata=None)
+    elif form.validate():
+        counter = accounts.totp_counter(secret, form.code.data)
+        if counter is not None:
+            codes = accounts.enable_totp(current_user, secret, counter)
+            accounts.end_sessions(current_user)
+            audit.record("staff.totp_on")
+            db.session.commit()
+            session.pop("totp_setup", None)
+            _keep_logged_in()
+            return render_template("staff/recovery_codes.html", codes=codes)
+        form.code.errors.append("That code does not match. Check the phone's clock and try the newest code.")
+    uri = accounts.provisioning_uri(secret, current_user.email)
+    return render_template("staff/totp_setup.html", form=form, secret=secret, uri=uri)
+
+
+@bp.post("/account/totp/off")
+def totp_off():
+    form = TotpOffForm()
+    if form.validate() and check_password_hash(current_user.password_hash, form.password.data):
+        accounts.disable_totp(current_user)
+        audit.record("staff.totp_off")
+        db.session.commit()
+        flash("The second step at login is off.", "success")
+        return redirect(url_for("staff.account"), 303)
+    form.password.errors.append("That is not your password.")
+    return _account_page(totp_off_form=form), 422
+
+
+@bp.post("/account/recovery-codes")
+def new_recovery_codes():
+    if not ActionForm().validate() or not current_user.totp_secret:
+        abort(400)
+    codes = accounts.new_recovery_codes(current_user)
+    audit.record("staff.recovery_codes")
+    db.session.commit()
+    return render_template("staff/recovery_codes.html", codes=codes)
