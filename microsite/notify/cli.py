@@ -18,12 +18,14 @@ outbox_cli = AppGroup("outbox", help="Deliver the staff notifications waiting in
 
 
 @outbox_cli.command("run")
-@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option(
+    "--once", is_flag=True, help="Try everything pending once, even what waits for a retry, then exit."
+)
 def run(once: bool) -> None:
     """Deliver pending notifications (forever, or one pass with --once)."""
     worker = worker_name()
     if once:
-        tried = run_once(worker)
+        tried = run_once(worker, waiting_too=True)
         click.echo(f"outbox: {tried} notification(s) tried")
         return
     stop = threading.Event()

@@ -33,25 +33,38 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def _claimable(now):
+def _claimable(now, waiting_too: bool = False):
+    pending = N.status == NotificationStatus.PENDING
     return or_(
-        and_(N.status == NotificationStatus.PENDING, N.next_attempt_at <= now),
+        pending if waiting_too else and_(pending, N.next_attempt_at <= now),
         and_(N.status == NotificationStatus.SENDING, N.lease_until < now),
     )
 
 
-def claim(worker: str, limit: int = 10, ids: list[int] | None = None) -> list[int]:
-    """Claim up to `limit` due notifications (or just `ids`) for `worker`; returns the ids won."""
+def claim(
+    worker: str,
+    limit: int = 10,
+    ids: list[int] | None = None,
+    waiting_too: bool = False,
+    exclude: set[int] | frozenset[int] = frozenset(),
+) -> list[int]:
+    """Claim up to `limit` due notifications (or just `ids`) for `worker`; returns the ids won.
+
+    `waiting_too` also takes those still waiting out their back-off (an operator's manual pass);
+    `exclude` leaves out those this pass already tried.
+    """
     now = utcnow()
     pick = (
         select(N.id)
-        .where(_claimable(now))
+        .where(_claimable(now, waiting_too))
         .order_by(N.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     if ids is not None:
         pick = pick.where(N.id.in_(ids))
+    if exclude:
+        pick = pick.where(N.id.not_in(exclude))
     try:
         candidates = list(db.session.scalars(pick))
         if not candidates:
@@ -59,7 +72,7 @@ def claim(worker: str, limit: int = 10, ids: list[int] | None = None) -> list[in
             return []
         won = db.session.scalars(
             update(N)
-            .where(N.id.in_(candidates), _claimable(now))
+            .where(N.id.in_(candidates), _claimable(now, waiting_too))
             .values(
                 status=NotificationStatus.SENDING,
                 lease_until=now + timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"]),
@@ -149,15 +162,15 @@ def send_claimed(notification_id: int, worker: str) -> str:
     return NotificationStatus.PENDING
 
 
-def run_once(worker: str | None = None, batch: int = 10) -> int:
-    """Deliver everything due now; returns how many notifications were tried."""
+def run_once(worker: str | None = None, batch: int = 10, waiting_too: bool = False) -> int:
+    """Deliver all that is due (with `waiting_too`, all that is pending); returns how many were tried."""
     worker = worker or worker_name()
-    tried = 0
-    while ids := claim(worker, limit=batch):
+    tried: set[int] = set()
+    while ids := claim(worker, limit=batch, waiting_too=waiting_too, exclude=tried):
         for notification_id in ids:
             send_claimed(notification_id, worker)
-            tried += 1
-    return tried
+            tried.add(notification_id)
+    return len(tried)
 
 
 class Dispatcher:
