@@ -195,3 +195,52 @@ def submit(client, path: str = "/", **overrides):
 
 def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+# -- real processes (tests/processes.py) --------------------------------------------
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def require_redis() -> str:
+    """The Redis URL (a database of the tests' own), or a skip locally; in CI a failure, never a skip."""
+    import redis
+
+    try:
+        redis.Redis.from_url(TEST_REDIS_URL, socket_timeout=5).ping()
+    except Exception as exc:
+        if IN_CI:
+            pytest.fail(f"Redis at TEST_REDIS_URL is unreachable: {exc}")
+        pytest.skip(f"Redis unreachable: {exc}")
+    return TEST_REDIS_URL
+
+
+class _Started:
+    """Starts gunicorn and `flask outbox run` processes for one test and stops them after it."""
+
+    def __init__(self, log_dir):
+        self.log_dir = log_dir
+        self.all = []
+
+    def gunicorn(self, env, **options):
+        from processes import Gunicorn
+
+        self.all.append(Gunicorn(env, self.log_dir, **options))
+        return self.all[-1]
+
+    def outbox(self, env, **options):
+        from processes import OutboxWorker
+
+        self.all.append(OutboxWorker(env, self.log_dir, **options))
+        return self.all[-1]
+
+    def stop_all(self):
+        for process in reversed(self.all):
+            process.stop()
+
+
+@pytest.fixture
+def started(tmp_path):
+    processes = _Started(tmp_path)
+    yield processes
+    processes.stop_all()

@@ -1,0 +1,303 @@
+"""Faults with real processes: a mail server that refuses, hangs, dawdles or drops, a sender
+killed mid-send, a restart, a locked or vanished database. In each case nothing is lost."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+
+import pytest
+from conftest import require_postgres
+from processes import (
+    OFFICE_PHONES,
+    Database,
+    FaultySMTPServer,
+    TCPProxy,
+    Visitor,
+    process_env,
+    visitor_data,
+)
+from sqlalchemy.engine import make_url
+
+pytestmark = pytest.mark.slow
+
+# The request must answer while the mail server is still misbehaving; generous for a busy CI box.
+FAST_POST_SECONDS = 2.5
+
+
+@pytest.fixture(scope="module")
+def sqlite_template(tmp_path_factory):
+    """One `flask db upgrade` for the module; each test gets a copy of the file."""
+    path = tmp_path_factory.mktemp("template") / "site.sqlite3"
+    database = Database.sqlite(path)
+    database.upgrade()
+    database.close()
+    return path
+
+
+@pytest.fixture
+def database(sqlite_template, tmp_path):
+    path = tmp_path / "site.sqlite3"
+    shutil.copy(sqlite_template, path)
+    database = Database.sqlite(path)
+    database.path = path
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def mail():
+    """Not started: until a test calls start(), connections to its port are refused."""
+    server = FaultySMTPServer()
+    yield server
+    server.stop()
+
+
+def notifications(database: Database) -> list:
+    return database.rows("SELECT id, lead_id, status, attempts, last_error, claimed_by FROM notification")
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def site(started, database, mail, **settings):
+    """One gunicorn worker (threads for concurrent requests) on the test's database and mail server."""
+    server = started.gunicorn(
+        process_env(DATABASE_URL=database.url, MAIL_PORT=mail.port, **settings), workers=1, threads=4
+    )
+    server.wait_ready()
+    return server
+
+
+def send_one(server, n: int = 0):
+    visitor = Visitor(server.port)
+    visitor.open()
+    response = visitor.send(visitor_data(n))
+    assert response.status == 303, response.body[:2000]
+    return response
+
+
+def assert_delivered_once_each(database, mail, expected: int, settle: float = 2.0):
+    """`expected` emails, one per lead, none twice, even after a few more sweeps."""
+    assert mail.wait_for(expected, timeout=30) >= expected
+    time.sleep(settle)  # sweeps in the meantime must not send anything again
+    ids = mail.handler.message_ids()
+    assert len(ids) == expected and len(set(ids)) == expected, ids
+    assert database.count("lead") == expected
+    assert {row.status for row in notifications(database)} == {"sent"}
+    lead_ids = {int(m["X-Lead-Id"]) for m in mail.handler.messages}
+    assert lead_ids == {row.lead_id for row in notifications(database)}
+
+
+# -- the mail server misbehaves -------------------------------------------------------------
+
+
+def test_refused_connections_keep_the_lead_and_it_is_delivered_once_the_server_is_back(
+    started, database, mail
+):
+    server = site(started, database, mail)
+    send_one(server)
+    assert database.count("lead") == 1
+    [row] = wait_until(
+        lambda: [r for r in notifications(database) if r.attempts >= 2], 15, "two refused attempts"
+    )
+    assert row.status == "pending" and "ConnectionRefused" in row.last_error
+
+    mail.start()
+    assert_delivered_once_each(database, mail, 1)
+
+
+def test_a_server_that_never_answers_times_out_and_the_post_does_not_wait(started, database, mail):
+    mail.start()
+    mail.handler.hang_on_connect = True
+    server = site(started, database, mail, MAIL_TIMEOUT=5)
+    first = send_one(server, 1)
+    wait_until(lambda: mail.handler.connections >= 2, 10, "the sender to connect")  # after start()'s probe
+    second = send_one(server, 2)  # while the sender is stuck on the first
+    assert first.seconds < FAST_POST_SECONDS and second.seconds < FAST_POST_SECONDS
+    assert database.count("lead") == 2
+
+    timed_out = wait_until(
+        lambda: [r for r in notifications(database) if r.last_error and "timed out" in r.last_error],
+        20,
+        "the sender to give up waiting (MAIL_TIMEOUT)",
+    )
+    assert timed_out[0].status == "pending"
+
+    mail.handler.hang_on_connect = False
+    assert_delivered_once_each(database, mail, 2)
+
+
+def test_a_server_that_takes_5_seconds_per_message_does_not_slow_the_post(started, database, mail):
+    mail.start()
+    mail.handler.delay = 5
+    server = site(started, database, mail, MAIL_TIMEOUT=30, OUTBOX_THREADS=2)
+    answers = [send_one(server, n) for n in range(2)]
+    assert all(a.seconds < FAST_POST_SECONDS for a in answers), [a.seconds for a in answers]
+    assert mail.handler.count() == 0  # both answered before the first email got through
+    assert_delivered_once_each(database, mail, 2)
+
+
+def test_a_4xx_answer_is_retried_and_delivered_once(started, database, mail):
+    mail.start()
+    mail.handler.replies = ["451 4.3.0 Try again later"]
+    server = site(started, database, mail)
+    send_one(server)
+    assert_delivered_once_each(database, mail, 1)
+    [row] = notifications(database)
+    assert row.attempts == 2
+
+
+def test_a_5xx_answer_marks_the_notification_failed_and_keeps_the_lead(started, database, mail):
+    mail.start()
+    mail.handler.replies = ["550 5.7.1 Rejected"]
+    server = site(started, database, mail)
+    send_one(server)
+    [row] = wait_until(
+        lambda: [r for r in notifications(database) if r.status == "failed"], 15, "the failure"
+    )
+    assert "550" in row.last_error
+    time.sleep(2)  # sweeps do not retry a permanent failure
+    [row] = notifications(database)
+    assert row.status == "failed" and row.attempts == 1
+    assert database.count("lead") == 1 and mail.handler.count() == 0
+    log = server.output()
+    assert f"lead {row.lead_id}: notification {row.id} FAILED" in log
+    assert "Visitor 0" not in log and "visitor0@example.com" not in log
+
+
+def test_a_connection_dropped_on_quit_after_acceptance_is_not_sent_again(started, database, mail):
+    mail.start()
+    mail.handler.drop_on_quit = True
+    server = site(started, database, mail)
+    send_one(server)
+    # The contract allows one duplicate with the same Message-ID; the sender ignores a failed
+    # QUIT once the server said 250, so there is none at all.
+    assert mail.wait_for(1, 15) == 1
+    time.sleep(2)
+    ids = mail.handler.message_ids()
+    assert 1 <= len(ids) <= 2 and len(set(ids)) == 1
+    [row] = notifications(database)
+    assert ids[0] == f"<lead-notification-{row.id}@clinic.example.com>"
+    assert row.status == "sent" and row.attempts == 1 and len(ids) == 1
+
+
+# -- senders and apps die ------------------------------------------------------------------
+
+
+def test_a_sender_killed_mid_send_is_replaced_after_its_lease_and_the_email_goes_once(
+    started, database, mail
+):
+    mail.start()
+    mail.handler.hang_on_data = True  # the message is on the wire; the answer never comes
+    server = site(started, database, mail, OUTBOX_INLINE="false")
+    settings = process_env(
+        DATABASE_URL=database.url, MAIL_PORT=mail.port, OUTBOX_LEASE_SECONDS=3, MAIL_TIMEOUT=60
+    )
+    doomed = started.outbox(settings, name="doomed")
+    send_one(server)
+    assert mail.handler.data_started.wait(20), doomed.output()
+    [row] = notifications(database)
+    assert row.status == "sending" and f":{doomed.pid}:" in row.claimed_by
+    doomed.kill()
+
+    mail.handler.hang_on_data = False
+    claimed_at = time.monotonic()
+    successor = started.outbox(settings, name="successor")
+    assert_delivered_once_each(database, mail, 1)
+    [row] = notifications(database)
+    assert f":{successor.pid}:" in row.claimed_by and row.attempts == 2
+    assert time.monotonic() - claimed_at >= 1  # it waited for the lease rather than stealing the claim
+
+
+def test_a_restarted_app_delivers_what_the_killed_one_left_pending(started, database, mail):
+    mail.start()
+    mail.handler.hang_on_connect = True  # the first send hangs; the others wait in memory
+    settings = dict(DATABASE_URL=database.url, MAIL_PORT=mail.port, MAIL_TIMEOUT=60, OUTBOX_LEASE_SECONDS=3)
+    first = started.gunicorn(process_env(**settings), workers=1, threads=4, name="first")
+    first.wait_ready()
+    for n in range(3):
+        send_one(first, n)
+    wait_until(lambda: [r for r in notifications(database) if r.status == "sending"], 10, "a claim")
+    first.kill()
+    assert sorted(r.status for r in notifications(database)) == ["pending", "pending", "sending"]
+
+    mail.handler.hang_on_connect = False
+    second = started.gunicorn(process_env(**settings), workers=1, threads=4, name="second")
+    # No request at all: the worker's sender starts as it boots (gunicorn.conf.py), not on a visit.
+    second.wait_listening()
+    assert_delivered_once_each(database, mail, 3)
+
+
+# -- the database is unavailable -------------------------------------------------------------
+
+
+def assert_friendly_503(response):
+    assert response.status == 503
+    assert response.headers.get("retry-after")
+    for phone in OFFICE_PHONES:
+        assert phone in response.body
+    assert "Traceback" not in response.body and "OperationalError" not in response.body
+
+
+def test_sqlite_locked_past_the_busy_timeout_gives_a_503_and_writes_nothing(started, database, mail):
+    mail.start()
+    server = site(started, database, mail, SQLITE_BUSY_TIMEOUT_MS=200)
+    visitor = Visitor(server.port)
+    visitor.open()
+    blocker = sqlite3.connect(database.path, isolation_level=None, timeout=5)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock for longer than 200 ms
+        response = visitor.send(visitor_data(0))
+        assert_friendly_503(response)
+        assert response.seconds < 10
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert database.count("lead") == 0 and database.count("notification") == 0
+
+    # Pressing Send again on the same form works, and stores it once.
+    assert visitor.send(visitor_data(0)).status == 303
+    assert_delivered_once_each(database, mail, 1)
+
+
+@pytest.mark.postgres
+def test_postgres_going_away_gives_a_503_and_writes_nothing(started, mail):
+    url = require_postgres()
+    database = Database.postgres(url, "faults")
+    proxy = TCPProxy((make_url(url).host or "127.0.0.1", make_url(url).port or 5432)).start()
+    try:
+        database.upgrade()
+        through_proxy = database.url.replace(
+            make_url(url).render_as_string(hide_password=False),
+            make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+        )
+        assert through_proxy != database.url
+        mail.start()
+        server = started.gunicorn(
+            process_env(DATABASE_URL=through_proxy, MAIL_PORT=mail.port), workers=1, threads=4
+        )
+        server.wait_ready()
+        send_one(server, 1)  # pooled connections exist when the server goes away
+        visitor = Visitor(server.port)
+        visitor.open()
+
+        proxy.stop()
+        assert_friendly_503(visitor.send(visitor_data(2)))
+        assert_friendly_503(visitor.send(visitor_data(2)))  # and again: no broken pooled connection
+
+        proxy.start()
+        server.wait_ready()
+        assert database.count("lead") == 1
+        assert visitor.send(visitor_data(2)).status == 303
+        assert_delivered_once_each(database, mail, 2)
+    finally:
+        proxy.stop()
+        database.close()
