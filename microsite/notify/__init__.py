@@ -14,9 +14,19 @@ def init_app(app: Flask) -> None:
     if app.config["OUTBOX_INLINE"]:
 
         @app.before_request
-        def start_inline_sender():
-            # Cheap after the first request; catches notifications left pending by a restart.
-            app.extensions["outbox"].ensure_started()
+        def start_on_first_request():
+            # Cheap after the first request; the fallback where no server hook started it (`flask run`).
+            start_inline_sender(app)
+
+
+def start_inline_sender(app: Flask) -> None:
+    """Start this process's background sender now, so what a restart left pending goes out at once.
+
+    gunicorn calls it as each worker boots (gunicorn.conf.py): waiting for a first request
+    would leave a crashed night's leads unsent until the next visitor came by.
+    """
+    if app.config["OUTBOX_INLINE"]:
+        app.extensions["outbox"].ensure_started()
 
 
 def hand_off(notification_id: int) -> None:
