@@ -500,7 +500,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def report(name: str, figures: dict) -> str:
     """Print one line of figures and keep it under reports/ (git-ignored) to be quoted."""
-    shown = (f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
+    shown = (f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
     line = f"{name}: " + ", ".join(shown)
     print(f"\n[report] {line}")
     REPORTS.mkdir(exist_ok=True)
