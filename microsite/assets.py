@@ -1,0 +1,121 @@
+"""Static files: fingerprinted, compressed (gzip and Brotli) and served with a long cache by WhiteNoise.
+
+At start-up each file in `static/` is copied into STATIC_ROOT (default `instance/static/`) under its own
+name and under a name carrying a hash of its content (`site.css` → `site.1a2b3c4d5e6f.css`), each with
+`.gz` and `.br` beside it. `url_for('static', filename='site.css')` then points at the hashed name,
+which never changes content and so is cached for a year; the plain name stays available for a minute's
+cache. In production nginx may serve STATIC_ROOT itself (`flask --app wsgi static build`, deploy/).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from whitenoise import WhiteNoise
+from whitenoise.compress import Compressor
+
+from .security import STATIC_HEADERS
+
+HASH_LENGTH = 12
+PLAIN_MAX_AGE = 60  # seconds, for a file asked for by its plain name (an old page, a bookmark)
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """Write atomically, and only when the content differs: workers that start together may race here."""
+    try:
+        if path.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def hashed_name(name: str, data: bytes) -> str:
+    """`css/site.css` → `css/site.<first 12 hex of its SHA-256>.css`."""
+    digest = hashlib.sha256(data).hexdigest()[:HASH_LENGTH]
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}.{digest}.{ext}" if dot and stem else f"{name}.{digest}"
+
+
+def build(source: Path, target: Path) -> dict[str, str]:
+    """Copy `source` into `target` as plain and hashed names with their compressed variants.
+
+    Returns the manifest: plain name → hashed name, with '/' separators.
+    """
+    compressor = Compressor(quiet=True)
+    manifest: dict[str, str] = {}
+    for path in sorted(source.rglob("*")):
+        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(source).parts):
+            continue
+        name = path.relative_to(source).as_posix()
+        data = path.read_bytes()
+        manifest[name] = hashed_name(name, data)
+        variants = {"": data}
+        if compressor.should_compress(name):
+            brotli_data = compressor.compress_brotli(data)
+            if len(brotli_data) <= 0.95 * len(data):  # not worth it for tiny or incompressible files
+                variants[".br"] = brotli_data
+                variants[".gz"] = compressor.compress_gzip(data)
+        for out_name in (name, manifest[name]):
+            out = target / out_name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            for suffix, content in variants.items():
+                _write_if_changed(out.with_name(out.name + suffix), content)
+    return manifest
+
+
+def _add_headers(headers, path: str, url: str) -> None:
+    # The response never reaches Flask's after_request, so the fixed security headers are added here.
+    for name, value in STATIC_HEADERS:
+        headers[name] = value
+
+
+@click.group("static")
+def static_cli() -> None:
+    """Static files."""
+
+
+@static_cli.command("build")
+@with_appcontext
+def build_command() -> None:
+    """Write the fingerprinted and compressed static files into STATIC_ROOT (for nginx)."""
+    app = current_app
+    manifest = build(Path(app.static_folder), Path(app.config["STATIC_ROOT"]))
+    click.echo(f"{len(manifest)} files in {app.config['STATIC_ROOT']}")
+
+
+def init_app(app: Flask) -> None:
+    default_root = str(Path(app.instance_path) / "static")
+    app.config.setdefault("STATIC_ROOT", os.environ.get("STATIC_ROOT") or default_root)
+    app.cli.add_command(static_cli)
+    if app.debug:
+        # While developing, Flask serves static/ as it is, so an edited stylesheet shows on reload.
+        return
+    root = Path(app.config["STATIC_ROOT"])
+    manifest = build(Path(app.static_folder), root)
+    hashed_urls = {f"{app.static_url_path}/{hashed}" for hashed in manifest.values()}
+    app.wsgi_app = WhiteNoise(
+        app.wsgi_app,
+        root=str(root),
+        prefix=app.static_url_path,
+        max_age=PLAIN_MAX_AGE,
+        allow_all_origins=False,
+        add_headers_function=_add_headers,
+        immutable_file_test=lambda path, url: url in hashed_urls,
+    )
+
+    @app.url_defaults
+    def fingerprinted_static_url(endpoint: str, values: dict) -> None:
+        """`url_for('static', filename='site.css')` names the hashed copy, cached for a year."""
+        if endpoint == "static":
+            values["filename"] = manifest.get(values.get("filename"), values.get("filename"))
