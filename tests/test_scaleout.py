@@ -1,0 +1,116 @@
+"""Scale-out: two gunicorn instances and two `flask outbox run` workers on one PostgreSQL and one Redis.
+
+The proof that the app scales out: any instance takes any visitor (one secret, no local
+state), every lead is stored and mailed exactly once whoever sends it, and the rate limit
+is one count shared by all instances. Figures go to stdout and reports/load.txt:
+    .venv/bin/python -m pytest tests/test_scaleout.py -s
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import redis
+from conftest import require_postgres, require_redis
+from processes import (
+    OFFICE_PHONES,
+    Database,
+    FaultySMTPServer,
+    Visitor,
+    check_everyone_arrived_once,
+    crowd,
+    process_env,
+    report,
+    visitor_data,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+VISITORS = 300
+
+
+@pytest.fixture
+def mail():
+    server = FaultySMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def shared():
+    """A PostgreSQL schema and a Redis database of this test's own, as every instance sees them."""
+    database = Database.postgres(require_postgres(), "scaleout")
+    redis_url = require_redis()
+    counters = redis.Redis.from_url(redis_url)
+    counters.flushdb()  # only the tests' own database: no counts left from an earlier run
+    try:
+        database.upgrade()
+        yield database, redis_url, counters
+    finally:
+        counters.close()
+        database.close()
+
+
+def settings(database, redis_url, mail_port, **extra):
+    return process_env(
+        DATABASE_URL=database.url,
+        MAIL_PORT=mail_port,
+        MAIL_TIMEOUT=20,
+        RATELIMIT_ENABLED="true",
+        RATELIMIT_STORAGE_URI=redis_url,
+        **extra,
+    )
+
+
+def test_two_instances_and_two_workers_store_and_mail_300_leads_exactly_once(started, shared, mail):
+    database, redis_url, counters = shared
+    # Every visitor here comes from 127.0.0.1: a limit high enough to let the crowd through,
+    # but the counting still goes through Redis on every POST.
+    env = settings(database, redis_url, mail.port, RATELIMIT_CONSULTATION="100000 per minute",
+                   OUTBOX_POLL_SECONDS=0.2)  # fmt: skip
+    instances = [started.gunicorn(env, workers=2, threads=4, name=name) for name in ("a", "b")]
+    workers = [started.outbox(env, name=name) for name in ("worker1", "worker2")]
+    for process in instances:
+        process.wait_ready()
+    for process in workers:
+        process.wait_running()
+
+    ports = [p.port for p in instances]
+    # Visitor n loads the page from one instance and, for half of them, posts to the other:
+    # the session cookie and CSRF token signed by one must be good on the other.
+    result = crowd(ports, VISITORS, post_port=lambda n: ports[(n // 2) % 2])
+    check_everyone_arrived_once("scaleout-postgresql-redis", database, mail, result)
+
+    worker_pids = {str(w.pid): w.name.split("-")[0] for w in workers}
+    by_sender = Counter()
+    for row in database.rows("SELECT claimed_by FROM notification"):
+        pid = row.claimed_by.split(":")[1]
+        by_sender[worker_pids.get(pid, f"inline-{pid}")] += 1
+    report("scaleout-senders", dict(sorted(by_sender.items())))
+    assert sum(by_sender.values()) == VISITORS
+    assert counters.dbsize() > 0  # the limiter counted in Redis, not in each process
+    for process in (*instances, *workers):
+        assert "Traceback" not in process.output(), process.output()[-3000:]
+
+
+def test_the_rate_limit_counts_across_both_instances(started, shared):
+    database, redis_url, _ = shared
+    env = settings(database, redis_url, 9, RATELIMIT_CONSULTATION="3 per minute", OUTBOX_INLINE="false")
+    instances = [started.gunicorn(env, workers=1, threads=2, name=name) for name in ("a", "b")]
+    for process in instances:
+        process.wait_ready()
+
+    visitor = Visitor(instances[0].port)
+    answers = []
+    for n in range(5):  # one visitor's address, alternating between the instances
+        visitor.port = instances[n % 2].port
+        visitor.open()
+        answers.append(visitor.send(visitor_data(n)))
+    # Counted per process, the 4th would be only the 2nd on its instance and pass.
+    assert [a.status for a in answers] == [303, 303, 303, 429, 429]
+    limited = answers[3]
+    assert int(limited.headers["retry-after"]) > 0
+    for phone in OFFICE_PHONES:
+        assert phone in limited.body
+    assert database.count("lead") == 3
