@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, ValidationError
 
 from ..models import LeadStatus
@@ -33,7 +42,7 @@ class ActionForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    status = SelectField("Status", choices=list(LeadStatus.LABELS.items()))
+    status = SelectField("Status", choices=[SelectChoice(v, label) for v, label in LeadStatus.LABELS.items()])
 
 
 class NoteForm(FlaskForm):
@@ -48,9 +57,9 @@ class NoteForm(FlaskForm):
 
 
 STATUS_FILTER = [
-    ("", "All but suspected spam"),
-    *LeadStatus.LABELS.items(),
-    ("any", "All, spam included"),
+    SelectChoice("", "All but suspected spam"),
+    *(SelectChoice(value, label) for value, label in LeadStatus.LABELS.items()),
+    SelectChoice("any", "All, spam included"),
 ]
 
 
@@ -68,7 +77,10 @@ class FilterForm(FlaskForm):
 
     def __init__(self, *args, offices=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.office.choices = [("", "Both offices"), *((o.slug, o.city) for o in offices)]
+        self.office.choices = [
+            SelectChoice("", "Both offices"),
+            *(SelectChoice(o.slug, o.city) for o in offices),
+        ]
 
 
 def _new_password_ok(form, field):
