@@ -6,12 +6,10 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
-import phonenumbers
-
 from ..extensions import db
 from ..models import Lead
 from .inbox import LeadFilter
-from .templating import local, status_label
+from .templating import local, phone_display, status_label
 
 # A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -22,7 +20,7 @@ COLUMNS = [
     ("status", lambda lead: status_label(lead.status)),
     ("office", lambda lead: lead.location),
     ("full_name", lambda lead: lead.full_name),
-    ("phone", lambda lead: _phone(lead.phone)),
+    ("phone", lambda lead: phone_display(lead.phone)),
     ("email", lambda lead: lead.email),
     ("contact_method", lambda lead: lead.contact_method),
     ("best_time", lambda lead: lead.best_time),
@@ -43,17 +41,6 @@ def neutralise(value) -> str:
         return ""
     text = str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def _phone(e164: str) -> str:
-    """(941) 555-0123 for US numbers: easier to read, and no leading '+' to neutralise."""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return e164
-    if number.country_code == 1:
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def rows(leads: Iterable[Lead]) -> Iterator[list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from flask import Flask, current_app
 
 from ..models import LeadStatus
@@ -24,6 +25,17 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=clinic_zone())
 
 
+def phone_display(e164: str) -> str:
+    """(941) 555-0123 for US numbers (easier to read, and no leading + in a CSV); others international."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    if number.country_code == 1:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def status_label(status: str) -> str:
     return LeadStatus.LABELS.get(status, status)
 
@@ -31,3 +43,4 @@ def status_label(status: str) -> str:
 def init_templating(app: Flask) -> None:
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["status_label"] = status_label
+    app.jinja_env.filters["phone_display"] = phone_display
