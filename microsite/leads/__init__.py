@@ -19,18 +19,26 @@ def _clinic():
     return current_app.extensions["clinic"]
 
 
-def new_form(location: str | None = None) -> ConsultationForm:
+def hidden_values() -> dict[str, str]:
+    """What a page view puts into the form's hidden fields: a fresh key, a signed time, the attribution."""
+    args = request.args
+    return {
+        "submission_key": uuid.uuid4().hex,
+        "started": sign_start_time(),
+        "utm_source": clean_hidden(args.get("utm_source"), 100),
+        "utm_medium": clean_hidden(args.get("utm_medium"), 100),
+        "utm_campaign": clean_hidden(args.get("utm_campaign"), 100),
+        "referrer": clean_hidden(request.referrer, 500),
+        "landing_path": clean_hidden(request.path, 500),
+    }
+
+
+def new_form(location: str | None = None, values: dict[str, str] | None = None) -> ConsultationForm:
     """A blank form for a page view, carrying the visit's attribution in hidden fields."""
     form = ConsultationForm(formdata=None, offices=_clinic().offices)
     form.location.data = location
-    form.submission_key.data = uuid.uuid4().hex
-    form.started.data = sign_start_time()
-    args = request.args
-    form.utm_source.data = clean_hidden(args.get("utm_source"), 100)
-    form.utm_medium.data = clean_hidden(args.get("utm_medium"), 100)
-    form.utm_campaign.data = clean_hidden(args.get("utm_campaign"), 100)
-    form.referrer.data = clean_hidden(request.referrer, 500)
-    form.landing_path.data = clean_hidden(request.path, 500)
+    for name, value in (hidden_values() if values is None else values).items():
+        form[name].data = value
     return form
 
 

@@ -74,6 +74,10 @@ def capture(form: ConsultationForm, clinic: Clinic) -> Captured:
     lead.notifications.append(notification)
     db.session.add(lead)
     try:
+        # The ids come back from the INSERTs; read them before the commit expires the objects,
+        # so that nothing is loaded again (and no second transaction begins) after it.
+        db.session.flush()
+        lead_id, notification_id = lead.id, notification.id
         db.session.commit()
     except IntegrityError:
         # The same form sent twice (a double click, a resend after "back"): the first one stands.
@@ -86,7 +90,7 @@ def capture(form: ConsultationForm, clinic: Clinic) -> Captured:
         return Captured(lead_id, None, created=False)
 
     if spam_reason:
-        log.info("lead %s: kept as suspected spam (%s)", lead.id, spam_reason)
-        return Captured(lead.id, None, created=True)
-    log.info("lead %s: stored, notification %s pending", lead.id, notification.id)
-    return Captured(lead.id, notification.id, created=True)
+        log.info("lead %s: kept as suspected spam (%s)", lead_id, spam_reason)
+        return Captured(lead_id, None, created=True)
+    log.info("lead %s: stored, notification %s pending", lead_id, notification_id)
+    return Captured(lead_id, notification_id, created=True)

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
-from ..leads import new_form
+from .skeleton import render_form_page
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 @bp.get("/")
 def index():
-    return render_template("index.html", form=new_form(), office=None)
+    return render_form_page("index.html", office=None)
 
 
 @bp.get("/ketamine-therapy-<slug>")
@@ -25,7 +25,7 @@ def location(slug: str):
     office = current_app.extensions["clinic"].office(slug)
     if office is None:
         abort(404)
-    return render_template("location.html", form=new_form(location=slug), office=office)
+    return render_form_page("location.html", location=slug, office=office)
 
 
 @bp.get("/thanks")
