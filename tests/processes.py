@@ -265,13 +265,13 @@ class FaultySMTPHandler:
         self.hang_on_data = False
         self.drop_on_quit = False
         self.connections = 0
-        self.data_started = threading.Event()  # a DATA is being held (hang_on_data)
+        self.data_started = threading.Event()  # a message came in and awaits its answer
         self.release = threading.Event()
         self.hung_transports: list[asyncio.BaseTransport] = []
 
     async def handle_DATA(self, server, session, envelope):
+        self.data_started.set()
         if self.hang_on_data:
-            self.data_started.set()
             while not self.release.is_set():
                 await asyncio.sleep(0.05)
             return "451 4.3.0 Released without accepting"

@@ -286,6 +286,8 @@ def test_postgres_going_away_gives_a_503_and_writes_nothing(started, mail):
         )
         server.wait_ready()
         send_one(server, 1)  # pooled connections exist when the server goes away
+        assert mail.wait_for(1, 15) == 1, server.output()
+        wait_until(lambda: {r.status for r in notifications(database)} == {"sent"}, 10, "the first recorded")
         visitor = Visitor(server.port)
         visitor.open()
 
@@ -301,3 +303,51 @@ def test_postgres_going_away_gives_a_503_and_writes_nothing(started, mail):
     finally:
         proxy.stop()
         database.close()
+
+
+@pytest.fixture
+def postgres_behind_proxy():
+    """A schema of the test's own, reached through a proxy that can play the server going away."""
+    url = require_postgres()
+    database = Database.postgres(url, "faults")
+    server = make_url(url)
+    proxy = TCPProxy((server.host or "127.0.0.1", server.port or 5432)).start()
+    try:
+        database.upgrade()
+        direct = server.render_as_string(hide_password=False)
+        proxied = server.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        database.proxied_url = database.url.replace(direct, proxied)
+        assert database.proxied_url != database.url
+        yield database, proxy
+    finally:
+        proxy.stop()
+        database.close()
+
+
+@pytest.mark.postgres
+def test_postgres_going_away_while_an_email_is_in_flight_sends_it_once(started, mail, postgres_behind_proxy):
+    database, proxy = postgres_behind_proxy
+    mail.start()
+    mail.handler.delay = 2  # time to pull the database away between the claim and the 250
+    server = started.gunicorn(
+        process_env(DATABASE_URL=database.proxied_url, MAIL_PORT=mail.port, OUTBOX_LEASE_SECONDS=3),
+        workers=1,
+        threads=4,
+    )
+    server.wait_ready()
+    send_one(server)
+    assert mail.handler.data_started.wait(15), server.output()  # claimed, built, on the wire
+    proxy.stop()
+    assert mail.wait_for(1, 15) == 1  # accepted while the outcome cannot be recorded
+    time.sleep(1)
+    proxy.start()
+    wait_until(lambda: {r.status for r in notifications(database)} == {"sent"}, 30, "the outcome recorded")
+    time.sleep(5)  # past the lease and a few sweeps
+    ids = mail.handler.message_ids()
+    [row] = notifications(database)
+    print(f"\n[report] in-flight database loss: {len(ids)} email(s), attempts={row.attempts}")
+    assert 1 <= len(ids) <= 2 and set(ids) == {f"<lead-notification-{row.id}@clinic.example.com>"}
+    # The contract tolerates that one duplicate; the sender keeps trying to record the outcome
+    # while its lease holds, so there is none.
+    assert len(ids) == 1 and row.attempts == 1
+    assert "outcome not recorded, database unavailable" in server.output()
