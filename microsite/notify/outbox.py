@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from ..extensions import db
 from ..models import Notification, NotificationStatus, utcnow
@@ -97,14 +98,33 @@ def retry_delay(attempts: int) -> float:
 
 
 def _finish(notification_id: int, worker: str, **values) -> bool:
-    """Record the outcome, only if this worker still holds the claim."""
-    result = db.session.execute(
+    """Record the outcome, only if this worker still holds the claim.
+
+    The email may already be out. If the database is briefly away, keep trying for a
+    lease's length: giving up leaves the claim to lapse, and another sender sends it again.
+    """
+    statement = (
         update(N)
         .where(N.id == notification_id, N.status == NotificationStatus.SENDING, N.claimed_by == worker)
         .values(lease_until=None, **values)
     )
-    db.session.commit()
-    return result.rowcount == 1
+    deadline = time.monotonic() + current_app.config["OUTBOX_LEASE_SECONDS"]
+    pause = 0.5
+    while True:
+        try:
+            result = db.session.execute(statement)
+            db.session.commit()
+            return result.rowcount == 1
+        except OperationalError as exc:
+            db.session.rollback()
+            if time.monotonic() + pause >= deadline:
+                raise
+            log.warning(
+                "notification %s: outcome not recorded, database unavailable (%s); retrying in %.1f s",
+                notification_id, type(exc.orig).__name__, pause,
+            )  # fmt: skip
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def send_claimed(notification_id: int, worker: str) -> str:
