@@ -555,3 +555,24 @@ def test_staff_create_asks_for_the_password_twice(app, runner):
     assert runner.invoke(args=["staff", "create", "new@example.com"], input="x\n").exit_code != 0
     short = runner.invoke(args=["staff", "create", "short@example.com"], input="short\nshort\n")
     assert "at least 12" in short.output
+
+
+def test_login_attempts_are_rate_limited(database_url, tmp_path):
+    from conftest import make_config
+
+    from microsite import create_app
+
+    app = create_app(
+        make_config(database_url, tmp_path, RATELIMIT_ENABLED=True, RATELIMIT_STAFF_LOGIN="3 per minute")
+    )
+    with app.app_context():
+        db.create_all()
+    try:
+        client = app.test_client()
+        statuses = [login(client, password="guess guess guess").status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        assert client.get("/staff/login").status_code == 200  # reading the page is not limited
+    finally:
+        with app.app_context():
+            db.drop_all()
+            db.engine.dispose()
