@@ -244,3 +244,14 @@ def started(tmp_path):
     processes = _Started(tmp_path)
     yield processes
     processes.stop_all()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The load and scale-out figures at the end of the run, to be quoted even without -s."""
+    import sys
+
+    processes = sys.modules.get("processes")
+    if processes is not None and processes.REPORTED:
+        terminalreporter.section("load and scale-out figures (also in reports/load.txt)")
+        for line in processes.REPORTED:
+            terminalreporter.write_line(line)

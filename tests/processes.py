@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
+REPORTED: list[str] = []  # this run's figures, repeated in pytest's summary (conftest.py)
 OFFICE_PHONES = ("555-0101", "555-0102")  # the clinic's numbers, as every error page shows them
 
 # Settings every subprocess gets unless a test says otherwise.
@@ -503,6 +504,7 @@ def report(name: str, figures: dict) -> str:
     shown = (f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
     line = f"{name}: " + ", ".join(shown)
     print(f"\n[report] {line}")
+    REPORTED.append(line)
     REPORTS.mkdir(exist_ok=True)
     with open(REPORTS / "load.txt", "a") as fh:
         fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
