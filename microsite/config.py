@@ -72,6 +72,8 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "LEAD_EMAIL_DETAIL": (get("LEAD_EMAIL_DETAIL") or "full").strip().lower(),
         # A staff login lasts a working day (the public site keeps no login).
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=_float(get("STAFF_SESSION_HOURS"), 10.0)),
+        # Both offices are on Florida's west coast; staff read times on their own clock.
+        "STAFF_TIMEZONE": get("STAFF_TIMEZONE") or "America/New_York",
         "CLINIC_FILE": get("CLINIC_FILE") or str(DEFAULT_CLINIC_FILE),
         "SITE_URL": (get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         "FORM_MIN_SECONDS": _float(get("FORM_MIN_SECONDS"), 3.0),

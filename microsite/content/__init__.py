@@ -31,9 +31,17 @@ class Hours:
 
     @property
     def label(self) -> str:
+        """ "Monday–Friday 9 am–5 pm", as people in the US read opening hours."""
         names = [DAY_NAMES[d] for d in self.days]
         span = names[0] if len(names) == 1 else f"{names[0]}–{names[-1]}"
-        return f"{span} {self.opens}–{self.closes}"
+        return f"{span} {_clock(self.opens)}–{_clock(self.closes)}"
+
+
+def _clock(hhmm: str) -> str:
+    hour, minute = (int(part) for part in hhmm.split(":"))
+    suffix = "am" if hour < 12 else "pm"
+    hour12 = hour % 12 or 12
+    return f"{hour12} {suffix}" if minute == 0 else f"{hour12}:{minute:02d} {suffix}"
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,6 @@ def init_app(app: Flask) -> None:
     from .cli import staff_cli
     from .templating import init_templating
 
-    app.config.setdefault("STAFF_TIMEZONE", "America/New_York")
     app.config.setdefault("STAFF_LOCKOUT_ATTEMPTS", 5)
     app.config.setdefault("STAFF_LOCKOUT_MINUTES", 15)
     app.config.setdefault("RATELIMIT_STAFF_LOGIN", "10 per minute; 100 per hour")
