@@ -68,7 +68,7 @@ def test_each_office_gets_exactly_one_email(client, app, runner, smtp, office, a
     html = message.get_body(("html",)).get_content()
     for part in (text, html):
         assert "Dana Example" in part
-        assert "+19415550123" in part
+        assert "(941) 555-0123" in part
         assert "I have tried two antidepressants." in part
 
 

@@ -7,7 +7,13 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 from flask_mail import Message
 
+from ..leads.forms import BEST_TIMES, CONTACT_METHODS
 from ..models import Notification
+
+
+def _label(choices, value: str) -> str:
+    """The words the visitor saw for the option they picked."""
+    return next((c.label for c in choices if c.value == value), value)
 
 
 def staff_recipients(slug: str) -> list[str]:
@@ -33,6 +39,8 @@ def build_staff_message(notification: Notification) -> Message:
     context = {
         "lead": lead,
         "office": office,
+        "contact_method": _label(CONTACT_METHODS, lead.contact_method),
+        "best_time": _label(BEST_TIMES, lead.best_time or "") or "No preference",
         "site_url": site_url,
         "lead_url": f"{site_url}/staff/leads/{lead.id}",
     }
