@@ -1,8 +1,12 @@
-"""Small helpers the templates share."""
+"""Small helpers the templates share: ARIA attributes, the clinic's clock, phone numbers."""
 
 from __future__ import annotations
 
-from flask import Flask
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from flask import Flask, current_app
 
 
 def aria(field, hint: bool = False, describe: bool = True, extra: dict | None = None) -> dict:
@@ -16,5 +20,27 @@ def aria(field, hint: bool = False, describe: bool = True, extra: dict | None = 
     return attrs
 
 
+def clinic_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["STAFF_TIMEZONE"])
+
+
+def local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An aware UTC time as the clinic's wall-clock time."""
+    return value.astimezone(clinic_zone()).strftime(fmt) if value else ""
+
+
+def phone_display(e164: str) -> str:
+    """(941) 555-0123 for US numbers (easier to read, and no leading + in a CSV); others international."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    if number.country_code == 1:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["aria"] = aria
+    app.jinja_env.filters["local"] = local
+    app.jinja_env.filters["phone_display"] = phone_display

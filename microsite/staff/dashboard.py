@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import Lead, LeadStatus, Notification, NotificationStatus, utcnow
-from .templating import clinic_zone, day_start
+from ..templating import clinic_zone
+from .templating import day_start
 
 WEEKS = 12
 

@@ -8,8 +8,9 @@ from collections.abc import Iterable, Iterator
 
 from ..extensions import db
 from ..models import Lead
+from ..templating import local, phone_display
 from .inbox import LeadFilter
-from .templating import local, phone_display, status_label
+from .templating import status_label
 
 # A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -21,6 +21,7 @@ from werkzeug.security import check_password_hash
 from .. import notify
 from ..extensions import db
 from ..models import AuditEvent, Lead, LeadStatus, Notification, utcnow
+from ..templating import clinic_zone
 from . import accounts, audit, bp, dashboard, inbox
 from .export import csv_lines
 from .forms import (
@@ -32,7 +33,6 @@ from .forms import (
     TotpConfirmForm,
     TotpOffForm,
 )
-from .templating import clinic_zone
 
 
 def _clinic():
