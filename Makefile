@@ -48,3 +48,7 @@ node_modules: package.json package-lock.json
 # Lighthouse, mobile, on / and a location page served by gunicorn; reports and screenshots go to reports/.
 audit: $(VENV)/.installed node_modules
 	$(BIN)/python scripts/audit.py
+
+# The app against a Flask hello-world and nginx, side by side on this machine (wrk and nginx from Debian); reports/bench.json.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)

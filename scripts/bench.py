@@ -1,0 +1,558 @@
+"""`make bench`: the app against a Flask hello-world (the floor) and nginx (the ceiling), side by side.
+
+Everything runs on 127.0.0.1 and back to back, because this machine is shared and noisy: each figure is
+read as a ratio to the hello-world measured in the same rounds. gunicorn serves both apps with the
+repository's gunicorn.conf.py, as README "Deploy" tells operators to; nginx serves a saved copy of the
+rendered landing page. A local aiosmtpd server receives the staff emails (one answers at once, one takes
+2 s per message).
+
+    .venv/bin/python scripts/bench.py [--duration 8] [--rounds 3] [--connections 32]
+
+Prints a table (requests/s, p50, p99: medians over the rounds; ratio to hello-world) and writes
+reports/bench.json. Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+BIN = ROOT / ".venv" / "bin"
+REPORTS = ROOT / "reports"
+POSTGRES_URL = os.environ.get("BENCH_DATABASE_URL") or os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+SCHEMA = "bench"
+SECRET = "bench-" + uuid.uuid4().hex
+
+# ratio to hello-world requests/s that each scenario must reach
+TARGETS = {"get_new": 0.6, "get_returning": 0.75, "stylesheet": 0.9, "post_sqlite": 0.45}
+SLOW_P99_MARGIN = 0.10
+DRAIN_SECONDS = 5.0
+DRAIN_LEADS = 300
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the mail servers ---------------------------------------------------------------
+
+
+class Sink:
+    """An SMTP server that notes when each message arrived; `delay` makes it answer DATA that late."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+        self.arrivals: list[float] = []
+        self.lock = threading.Lock()
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.arrivals.append(time.monotonic())
+        return "250 Message accepted for delivery"
+
+    @property
+    def port(self) -> int:
+        return self.controller.port
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.arrivals)
+
+
+# -- the servers --------------------------------------------------------------------
+
+
+class Server:
+    """A process in its own group, its output in a log file, stopped with SIGTERM then SIGKILL."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path, url: str):
+        self.name = name
+        self.url = url
+        self.log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 -- closed in stop()
+        self.popen = subprocess.Popen(  # noqa: S603 -- our own commands
+            args, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def wait_until_up(self, path: str = "/", seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        parsed = urllib.parse.urlsplit(self.url)
+        while True:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.log.name}")
+            try:
+                conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=2)
+                conn.request("GET", path)
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not come up; see {self.log.name}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        self.log.close()
+
+
+def app_env(database_url: str, mail_port: int, site_url: str) -> dict[str, str]:
+    """The app's settings for the benchmark: a real SMTP server, no bot timer, no rate limits."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "GUNICORN_"))}
+    env.update(
+        SECRET_KEY=SECRET,
+        DATABASE_URL=database_url,
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(mail_port),
+        MAIL_DEFAULT_SENDER="Clinic <no-reply@example.com>",
+        FORM_MIN_SECONDS="0",
+        RATELIMIT_ENABLED="false",
+        LEADS_PER_CONTACT_PER_HOUR="1000000",
+        SITE_URL=site_url,
+        GUNICORN_ACCESS_LOG=os.environ.get("GUNICORN_ACCESS_LOG", "-"),
+    )
+    return env
+
+
+def gunicorn(name: str, target: str, env: dict[str, str], logs: Path) -> Server:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", target]
+    return Server(name, args, {**env, "SITE_URL": env.get("SITE_URL") or url}, logs, url)
+
+
+def nginx(page: bytes, work: Path, logs: Path) -> Server:
+    """nginx in the foreground on a free port, serving the saved landing page as /."""
+    port = free_port()
+    site = work / "nginx-site"
+    site.mkdir()
+    (site / "index.html").write_bytes(page)
+    conf = work / "nginx.conf"
+    conf.write_text(
+        f"""
+worker_processes auto;
+pid {work}/nginx.pid;
+error_log {logs}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/nginx-body;
+    proxy_temp_path {work}/nginx-proxy;
+    fastcgi_temp_path {work}/nginx-fastcgi;
+    uwsgi_temp_path {work}/nginx-uwsgi;
+    scgi_temp_path {work}/nginx-scgi;
+    default_type text/html;
+    server {{
+        listen 127.0.0.1:{port};
+        root {site};
+        location = / {{ try_files /index.html =404; }}
+    }}
+}}
+"""
+    )
+    os.chmod(work, 0o755)  # noqa: S103 -- nginx's workers run as nobody and read the saved page
+    args = [shutil.which("nginx") or "/usr/sbin/nginx", "-e", str(logs / "nginx-error.log"),
+            "-p", str(work), "-c", str(conf), "-g", "daemon off;"]  # fmt: skip
+    return Server("nginx", args, dict(os.environ), logs, f"http://127.0.0.1:{port}")
+
+
+# -- a page view, as a browser makes it -----------------------------------------------
+
+
+class Visit:
+    """GET / once: the session cookie, the CSRF token and signed start time of its form, and the page."""
+
+    def __init__(self, base_url: str):
+        parsed = urllib.parse.urlsplit(base_url)
+        self.origin = base_url
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        self.page = response.read()
+        conn.close()
+        cookie = response.getheader("Set-Cookie") or ""
+        self.cookie = cookie.split(";", 1)[0]
+        html = self.page.decode()
+        self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        self.started = re.search(r'name="started"[^>]*value="([^"]+)"', html)
+        self.started = self.started.group(1) if self.started else ""
+        self.stylesheet = re.search(r'href="(/static/site[^"]*\.css)"', html).group(1)
+
+    def form(self, n: int) -> bytes:
+        fields = {
+            "csrf_token": self.csrf,
+            "started": self.started,
+            "submission_key": uuid.uuid4().hex,
+            "full_name": "Maria Example",
+            "phone": f"941{2000000 + n:07d}",
+            "email": f"drain-{uuid.uuid4().hex[:12]}@example.com",
+            "location": "sarasota",
+            "contact_method": "phone",
+            "best_time": "any",
+            "message": "",
+            "consent": "y",
+            "website": "",
+            "landing_path": "/",
+        }
+        return urllib.parse.urlencode(fields).encode()
+
+    def post(self, n: int) -> tuple[int, float]:
+        parsed = urllib.parse.urlsplit(self.origin)
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+        headers = {
+            "Cookie": self.cookie,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Referer": self.origin + "/",
+        }
+        conn.request("POST", "/consultation", body=self.form(n), headers=headers)
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        return response.status, time.monotonic()
+
+
+# -- wrk ----------------------------------------------------------------------------
+
+
+def wrk(url: str, script: str, duration: int, connections: int, env: dict[str, str] | None = None) -> dict:
+    """One wrk run; returns requests/s, p50 and p99 (ms) and the error counts from bench/report.lua."""
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+            "-s", str(BENCH / script), url]  # fmt: skip
+    run_env = {**os.environ, "BENCH_DIR": str(BENCH), **(env or {})}
+    out = subprocess.run(args, env=run_env, capture_output=True, text=True, check=True)  # noqa: S603
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("WRK_JSON "))
+    raw = json.loads(line.removeprefix("WRK_JSON "))
+    return {
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "requests": raw["requests"],
+        "errors": raw["non_2xx_3xx"] + raw["socket_errors"],
+    }
+
+
+# -- the database ---------------------------------------------------------------------
+
+
+def upgrade(database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": SECRET}
+    subprocess.run(  # noqa: S603
+        [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], env=env, cwd=ROOT, check=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def postgres_schema() -> str | None:
+    """A fresh `bench` schema on the local PostgreSQL, or None when it cannot be reached."""
+    try:
+        engine = create_engine(POSTGRES_URL)
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+        engine.dispose()
+    except Exception as exc:
+        print(f"PostgreSQL unreachable, skipping its POST: {exc}", file=sys.stderr)
+        return None
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{SCHEMA}"
+
+
+def unsent(sqlite_path: Path) -> int:
+    with sqlite3.connect(sqlite_path, timeout=30) as conn:
+        return conn.execute("SELECT count(*) FROM notification WHERE status != 'sent'").fetchone()[0]
+
+
+def wait_for_outbox(sqlite_path: Path, seconds: float = 180) -> int:
+    """Wait until every notification of that database is sent; returns how many are still not."""
+    deadline = time.monotonic() + seconds
+    while (left := unsent(sqlite_path)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
+def drain(visit: Visit, sink: Sink, sqlite_path: Path) -> dict:
+    """DRAIN_LEADS leads submitted at once; seconds from the last 303 to the last email received."""
+    wait_for_outbox(sqlite_path)
+    before = sink.count()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=100) as pool:
+        results = list(pool.map(visit.post, range(DRAIN_LEADS)))
+    statuses = [status for status, _ in results]
+    last_303 = max(at for status, at in results if status == 303)
+    deadline = time.monotonic() + 120
+    while sink.count() < before + DRAIN_LEADS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with sink.lock:
+        arrivals = sink.arrivals[before:]
+    received = len(arrivals)
+    return {
+        "leads": DRAIN_LEADS,
+        "answered_303": statuses.count(303),
+        "emails_received": received,
+        "seconds_after_last_303": round(max(arrivals) - last_303, 3) if received >= DRAIN_LEADS else None,
+    }
+
+
+# -- the table ------------------------------------------------------------------------
+
+
+def median_of(runs: list[dict], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def summarise(results: dict[str, list[dict]]) -> dict[str, dict]:
+    hello = median_of(results["hello"], "rps")
+    table = {}
+    for name, runs in results.items():
+        table[name] = {
+            "rps": round(median_of(runs, "rps"), 1),
+            "p50_ms": round(median_of(runs, "p50_ms"), 2),
+            "p99_ms": round(median_of(runs, "p99_ms"), 2),
+            "ratio_to_hello": round(median_of(runs, "rps") / hello, 2),
+            "errors": sum(run["errors"] for run in runs),
+            "rounds": [{k: round(v, 2) for k, v in run.items()} for run in runs],
+        }
+    return table
+
+
+LABELS = {
+    "hello": "hello-world GET / (floor)",
+    "nginx": "nginx, saved landing page (ceiling)",
+    "get_new": "GET / new visitor",
+    "get_returning": "GET / returning visitor",
+    "stylesheet": "GET stylesheet",
+    "post_sqlite": "POST /consultation, SQLite",
+    "post_postgres": "POST /consultation, PostgreSQL",
+    "post_slow_smtp": "POST, SQLite, SMTP 2 s/message",
+}
+
+
+def print_table(table: dict, checks: list[tuple[str, bool]], drained: dict, meta: dict) -> None:
+    print()
+    print(f"gunicorn {meta['worker_class']} x{meta['workers']} workers, wrk -t2 -c{meta['connections']} "
+          f"-d{meta['duration']}s, {meta['rounds']} rounds alternating; medians")  # fmt: skip
+    print(f"{'scenario':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x hello':>8} {'errors':>7}")
+    for name, row in table.items():
+        print(f"{LABELS.get(name, name):38} {row['rps']:9.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} "
+              f"{row['ratio_to_hello']:8.2f} {row['errors']:7d}")  # fmt: skip
+    print()
+    print(f"outbox: {drained['leads']} leads at once, {drained['answered_303']} answered 303, "
+          f"{drained['emails_received']} emails received, last email "
+          f"{drained['seconds_after_last_303']} s after the last 303")  # fmt: skip
+    print()
+    for label, ok in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {label}")
+
+
+def check(table: dict, drained: dict) -> list[tuple[str, bool]]:
+    checks = [
+        (f"{LABELS[name]} >= {target} x hello ({table[name]['ratio_to_hello']})",
+         table[name]["ratio_to_hello"] >= target)
+        for name, target in TARGETS.items()
+    ]  # fmt: skip
+    fast, slow = table["post_sqlite"]["p99_ms"], table["post_slow_smtp"]["p99_ms"]
+    checks.append(
+        (f"POST p99 with a 2 s SMTP server within 10 % of a fast one ({slow:.1f} vs {fast:.1f} ms)",
+         slow <= fast * (1 + SLOW_P99_MARGIN))
+    )  # fmt: skip
+    seconds = drained["seconds_after_last_303"]
+    checks.append(
+        (f"{DRAIN_LEADS} leads delivered <= {DRAIN_SECONDS} s after the last 303 ({seconds} s)",
+         seconds is not None and seconds <= DRAIN_SECONDS and drained["answered_303"] == DRAIN_LEADS)
+    )  # fmt: skip
+    return checks
+
+
+def post_env(visit: Visit) -> dict[str, str]:
+    """What bench/post.lua needs from a page view."""
+    return {"BENCH_COOKIE": visit.cookie, "BENCH_CSRF": visit.csrf,
+            "BENCH_STARTED": visit.started, "BENCH_ORIGIN": visit.origin}  # fmt: skip
+
+
+class Bench:
+    """The servers, the mail sinks and the databases of one benchmark, in a temporary folder."""
+
+    def __init__(self, extra_env: dict[str, str] | None = None):
+        self.work = Path(tempfile.mkdtemp(prefix="microsite-bench-"))
+        self.logs = self.work / "logs"
+        self.logs.mkdir()
+        self.extra_env = extra_env or {}
+        self.fast_sink, self.slow_sink = Sink(), Sink(delay=2.0)
+        self.servers: list[Server] = []
+        self.sqlite_fast = self.work / "fast.sqlite3"
+
+    def env(self, database_url: str, sink: Sink) -> dict[str, str]:
+        return {**app_env(database_url, sink.port, ""), **self.extra_env}
+
+    def start(self, name: str, target: str, database_url: str, sink: Sink) -> Server:
+        server = gunicorn(name, target, self.env(database_url, sink), self.logs)
+        self.servers.append(server)
+        return server
+
+    def __enter__(self) -> Bench:
+        self.fast_sink.controller.start()
+        self.slow_sink.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+        self.fast_sink.controller.stop()
+        self.slow_sink.controller.stop()
+
+
+def scenarios_for(bench: Bench, with_postgres: bool) -> list[tuple[str, str, str, dict]]:
+    """Start every server; returns (name, url, wrk script, environment) in the order a round runs them."""
+    fast_db, slow_db = f"sqlite:///{bench.sqlite_fast}", f"sqlite:///{bench.work / 'slow.sqlite3'}"
+    postgres = postgres_schema() if with_postgres else None
+    for url in [fast_db, slow_db] + ([postgres] if postgres else []):
+        upgrade(url)
+    app = bench.start("app-sqlite", "wsgi:app", fast_db, bench.fast_sink)
+    slow = bench.start("app-slow-smtp", "wsgi:app", slow_db, bench.slow_sink)
+    hello = bench.start("hello", "bench.hello:app", fast_db, bench.fast_sink)
+    pg = bench.start("app-postgres", "wsgi:app", postgres, bench.fast_sink) if postgres else None
+    for server in bench.servers:
+        server.wait_until_up()
+    page = Visit(app.url)
+    ceiling = nginx(page.page, bench.work, bench.logs)
+    bench.servers.append(ceiling)
+    ceiling.wait_until_up()
+    bench.app = app
+
+    scenarios = [
+        ("hello", hello.url + "/", "get.lua", {}),
+        ("get_new", app.url + "/", "get.lua", {}),
+        ("get_returning", app.url + "/", "get.lua", {"BENCH_COOKIE": page.cookie}),
+        ("stylesheet", app.url + page.stylesheet, "get.lua", {}),
+        ("hello", hello.url + "/", "get.lua", {}),
+        ("post_sqlite", app.url + "/consultation", "post.lua", post_env(Visit(app.url))),
+        ("post_slow_smtp", slow.url + "/consultation", "post.lua", post_env(Visit(slow.url))),
+    ]
+    if pg:
+        scenarios.append(("post_postgres", pg.url + "/consultation", "post.lua", post_env(Visit(pg.url))))
+    scenarios.append(("nginx", ceiling.url + "/", "get.lua", {}))
+    return scenarios
+
+
+def measure(scenarios, rounds: int, duration: int, connections: int) -> dict[str, list[dict]]:
+    """A short warm-up of each, then `rounds` rounds of every scenario in turn."""
+    for _name, url, script, env in scenarios:
+        wrk(url, script, 2, connections, env)
+    results: dict[str, list[dict]] = {}
+    for round_number in range(1, rounds + 1):
+        for name, url, script, env in scenarios:
+            run = wrk(url, script, duration, connections, env)
+            results.setdefault(name, []).append(run)
+            print(f"round {round_number} {name:15} {run['rps']:8.0f} req/s  p50 {run['p50_ms']:6.2f} ms  "
+                  f"p99 {run['p99_ms']:7.2f} ms  errors {run['errors']}", flush=True)  # fmt: skip
+    return results
+
+
+def compare_workers(args) -> int:
+    """sync against gthread, each with hello-world, GET / and the POST on SQLite: how the class was chosen."""
+    cpus = len(os.sched_getaffinity(0))
+    sync = {"GUNICORN_WORKER_CLASS": "sync", "WEB_CONCURRENCY": str(2 * cpus + 1)}
+    gthread = {"GUNICORN_WORKER_CLASS": "gthread", "WEB_CONCURRENCY": str(cpus + 1), "GUNICORN_THREADS": "4"}
+    configs = {f"sync x{2 * cpus + 1}": sync, f"gthread x{cpus + 1} x4 threads": gthread}
+    rows = {}
+    for label, extra in configs.items():
+        with Bench(extra) as bench:
+            scenarios = [s for s in scenarios_for(bench, with_postgres=False)
+                         if s[0] in {"hello", "get_new", "post_sqlite"}]  # fmt: skip
+            rows[label] = summarise(measure(scenarios, args.rounds, args.duration, args.connections))
+    print(f"\n{'config':28} {'hello req/s':>12} {'GET / req/s':>12} {'POST req/s':>11} {'POST p99 ms':>12}")
+    for label, table in rows.items():
+        print(f"{label:28} {table['hello']['rps']:12.0f} {table['get_new']['rps']:12.0f} "
+              f"{table['post_sqlite']['rps']:11.0f} {table['post_sqlite']['p99_ms']:12.1f}")  # fmt: skip
+    (REPORTS / "bench-workers.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--compare-workers", action="store_true", help="sync against gthread, then stop")
+    args = parser.parse_args()
+    for tool in ["wrk", "nginx"]:
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
+            sys.exit(f"{tool} is missing: apt-get install -y wrk nginx")
+    REPORTS.mkdir(exist_ok=True)
+    if args.compare_workers:
+        return compare_workers(args)
+
+    started = time.monotonic()
+    with Bench() as bench:
+        scenarios = scenarios_for(bench, with_postgres=True)
+        results = measure(scenarios, args.rounds, args.duration, args.connections)
+        drained = drain(Visit(bench.app.url), bench.fast_sink, bench.sqlite_fast)
+        table = summarise(results)
+        checks = check(table, drained)
+        meta = {
+            "worker_class": os.environ.get("GUNICORN_WORKER_CLASS", "gthread (gunicorn.conf.py)"),
+            "workers": os.environ.get("WEB_CONCURRENCY", "CPUs + 1, 4 threads (gunicorn.conf.py)"),
+            "cpus": len(os.sched_getaffinity(0)),
+            "load_average_at_end": os.getloadavg(),
+            "duration": args.duration,
+            "rounds": args.rounds,
+            "connections": args.connections,
+            "seconds": round(time.monotonic() - started),
+            "leads_stored_sqlite": _count_leads(bench.sqlite_fast),
+            "posts_answered_sqlite": sum(r["requests"] for r in results["post_sqlite"]),
+        }
+        print_table(table, checks, drained, meta)
+        report = {
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "meta": meta,
+            "table": table,
+            "outbox_drain": drained,
+            "checks": [{"check": c, "ok": ok} for c, ok in checks],
+        }
+        (REPORTS / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwritten: {REPORTS / 'bench.json'}; server logs in {bench.logs}")
+    return 0 if all(ok for _, ok in checks) else 1
+
+
+def _count_leads(sqlite_path: Path) -> int:
+    with sqlite3.connect(sqlite_path, timeout=30) as conn:
+        return conn.execute("SELECT count(*) FROM lead").fetchone()[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
