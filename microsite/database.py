@@ -67,6 +67,10 @@ def _configure_sqlite(engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
+        if connection.get_execution_options().get(READ_ONLY):
+            # A reader (the health check) must not queue behind writers; WAL lets it read meanwhile.
+            connection.exec_driver_sql("BEGIN")
+            return
         fd = connection.connection.info.get("writer_lock")
         if fd is not None:
             _take_writer_lock(fd, busy_timeout_ms / 1000)

@@ -131,3 +131,30 @@ def test_unknown_page_is_a_branded_404_with_phones(client, app):
     html = response.get_data(as_text=True)
     for office in app.extensions["clinic"].offices:
         assert office.phone_display in html
+
+
+def test_healthz_does_not_queue_behind_a_writer_on_sqlite(tmp_path):
+    import sqlite3
+
+    from conftest import make_config
+
+    from microsite import create_app
+    from microsite.extensions import db
+
+    path = tmp_path / "busy.sqlite3"
+    app = create_app(make_config(f"sqlite:///{path}", tmp_path, SQLITE_BUSY_TIMEOUT_MS=200))
+    with app.app_context():
+        db.create_all()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("CREATE TABLE held (a)")
+    try:
+        assert app.test_client().get("/healthz").status_code == 200
+    finally:
+        writer.rollback()
+        writer.close()
+
+
+def test_robots_lets_crawlers_read_the_noindex_pages(client):
+    robots = client.get("/robots.txt").get_data(as_text=True)
+    assert "Disallow" not in robots

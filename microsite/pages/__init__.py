@@ -8,6 +8,7 @@ from flask import Blueprint, Flask, abort, current_app, render_template
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..database import READ_ONLY
 from ..extensions import db
 from .skeleton import render_form_page
 
@@ -41,10 +42,9 @@ def privacy():
 @bp.get("/healthz")
 def healthz():
     try:
-        db.session.execute(text("SELECT 1"))
-        db.session.commit()
+        with db.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            connection.execute(text("SELECT 1"))
     except SQLAlchemyError:
-        db.session.rollback()
         log.warning("healthz: database unreachable")
         return {"status": "unavailable"}, 503
     return {"status": "ok"}
@@ -58,7 +58,8 @@ def sitemap():
 
 @bp.get("/robots.txt")
 def robots():
-    body = f"User-agent: *\nDisallow: /thanks\nSitemap: {current_app.config['SITE_URL']}/sitemap.xml\n"
+    # Nothing disallowed: /thanks and /staff/ say noindex themselves, which a crawler must be let in to read.
+    body = f"User-agent: *\nAllow: /\nSitemap: {current_app.config['SITE_URL']}/sitemap.xml\n"
     return body, 200, {"Content-Type": "text/plain; charset=utf-8"}
 
 
