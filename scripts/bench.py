@@ -469,14 +469,32 @@ def scenarios_for(bench: Bench, with_postgres: bool) -> list[tuple[str, str, str
     return scenarios
 
 
-def measure(scenarios, rounds: int, duration: int, connections: int) -> dict[str, list[dict]]:
+def settle(sink: Sink, quiet_seconds: float = 1.0, limit: float = 180) -> None:
+    """Wait until the sink has received nothing for `quiet_seconds`: the app's senders are done.
+
+    Otherwise the emails of one POST run are still being sent during the next run, on the same CPUs.
+    """
+    deadline = time.monotonic() + limit
+    last, since = sink.count(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if (now := sink.count()) != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_seconds:
+            return
+
+
+def measure(scenarios, rounds: int, duration: int, connections: int, sink: Sink) -> dict[str, list[dict]]:
     """A short warm-up of each, then `rounds` rounds of every scenario in turn."""
     for _name, url, script, env in scenarios:
         wrk(url, script, 2, connections, env)
+    settle(sink)
     results: dict[str, list[dict]] = {}
     for round_number in range(1, rounds + 1):
         for name, url, script, env in scenarios:
             run = wrk(url, script, duration, connections, env)
+            if script == "post.lua":
+                settle(sink)
             results.setdefault(name, []).append(run)
             print(f"round {round_number} {name:15} {run['rps']:8.0f} req/s  p50 {run['p50_ms']:6.2f} ms  "
                   f"p99 {run['p99_ms']:7.2f} ms  errors {run['errors']}", flush=True)  # fmt: skip
@@ -494,7 +512,9 @@ def compare_workers(args) -> int:
         with Bench(extra) as bench:
             scenarios = [s for s in scenarios_for(bench, with_postgres=False)
                          if s[0] in {"hello", "get_new", "post_sqlite"}]  # fmt: skip
-            rows[label] = summarise(measure(scenarios, args.rounds, args.duration, args.connections))
+            rows[label] = summarise(
+                measure(scenarios, args.rounds, args.duration, args.connections, bench.fast_sink)
+            )
     print(f"\n{'config':28} {'hello req/s':>12} {'GET / req/s':>12} {'POST req/s':>11} {'POST p99 ms':>12}")
     for label, table in rows.items():
         print(f"{label:28} {table['hello']['rps']:12.0f} {table['get_new']['rps']:12.0f} "
@@ -520,7 +540,7 @@ def main() -> int:
     started = time.monotonic()
     with Bench() as bench:
         scenarios = scenarios_for(bench, with_postgres=True)
-        results = measure(scenarios, args.rounds, args.duration, args.connections)
+        results = measure(scenarios, args.rounds, args.duration, args.connections, bench.fast_sink)
         drained = drain(Visit(bench.app.url), bench.fast_sink, bench.sqlite_fast)
         table = summarise(results)
         checks = check(table, drained)

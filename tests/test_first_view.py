@@ -1,0 +1,93 @@
+"""The first view of `/` in a real browser: at most 50 KB over the wire, all of it from our own origin.
+
+Chromium (Debian's, through Playwright) loads the page with an empty cache from the app served as in
+production (WhiteNoise in front); every response's headers and encoded body are added up. The figure
+is written to reports/first-view.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import IN_CI, make_config
+from werkzeug.serving import make_server
+
+from microsite import create_app
+from microsite.extensions import db
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET = 50 * 1024
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium; skipped locally when missing, a failure under CI=true."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed") if IN_CI else pytest.skip("playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}") if IN_CI else pytest.skip(f"no Chromium at {CHROMIUM}")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def served(tmp_path):
+    app = create_app(make_config(f"sqlite:///{tmp_path / 'view.sqlite3'}", tmp_path))
+    with app.app_context():
+        db.create_all()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_first_view_of_the_landing_page_is_light(served, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    finished = []
+    # A lambda, not finished.append: Playwright cannot wrap a built-in method as a handler.
+    page.on("requestfinished", lambda request: finished.append(request))  # noqa: PLW0108
+    page.goto(served + "/", wait_until="networkidle")
+    rows = []
+    for request in finished:
+        sizes = request.sizes()
+        response = request.response()
+        rows.append(
+            {
+                "url": urlsplit(request.url).path,
+                "type": request.resource_type,
+                "bytes": sizes["responseHeadersSize"] + sizes["responseBodySize"],
+                "encoding": response.headers.get("content-encoding") if response else None,
+                "origin_is_ours": request.url.startswith(served),
+            }
+        )
+    context.close()
+    total = sum(row["bytes"] for row in rows)
+    (ROOT / "reports").mkdir(exist_ok=True)
+    (ROOT / "reports" / "first-view.json").write_text(
+        json.dumps({"bytes": total, "requests": rows}, indent=2)
+    )
+    print(f"\nfirst view of /: {total} bytes in {len(rows)} requests")
+    assert total <= BUDGET, rows
+    assert all(row["origin_is_ours"] for row in rows), rows
+    assert [row["type"] for row in rows].count("font") == 0
+    stylesheet = next(row for row in rows if row["type"] == "stylesheet")
+    assert stylesheet["encoding"] in {"br", "gzip"}
