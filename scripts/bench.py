@@ -309,6 +309,7 @@ def wait_for_outbox(sqlite_path: Path, seconds: float = 180) -> int:
 def drain(visit: Visit, sink: Sink, sqlite_path: Path) -> dict:
     """DRAIN_LEADS leads submitted at once; seconds from the last 303 to the last email received."""
     wait_for_outbox(sqlite_path)
+    settle(sink)  # the PostgreSQL app sends to the same sink
     before = sink.count()
     with concurrent.futures.ThreadPoolExecutor(max_workers=100) as pool:
         results = list(pool.map(visit.post, range(DRAIN_LEADS)))
