@@ -6,6 +6,7 @@ import os
 import re
 import socket
 import threading
+from contextlib import contextmanager
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -191,6 +192,24 @@ def submit(client, path: str = "/", **overrides):
     page = client.get(path)
     fields = hidden_fields(page.get_data(as_text=True))
     return client.post("/consultation", data={**fields, **valid_data(**overrides)})
+
+
+@contextmanager
+def live_server(app):
+    """Serve `app` on a free port from a thread, for a real browser; sets `app.base_url`."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    app.base_url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        yield app
+    finally:
+        server.shutdown()
+        thread.join(5)
+        with app.app_context():
+            db.engine.dispose()
 
 
 def text_of(html: str) -> str:

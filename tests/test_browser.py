@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 from pathlib import Path
 
 import pytest
-from conftest import IN_CI, make_config
+from conftest import IN_CI, live_server, make_config
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from microsite import create_app
 from microsite.extensions import db
@@ -51,15 +49,8 @@ def live(tmp_path_factory):
     app = create_app(make_config(f"sqlite:///{tmp / 'browser.sqlite3'}", tmp, OUTBOX_INLINE=False))
     with app.app_context():
         db.create_all()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.base_url = f"http://127.0.0.1:{server.server_port}"
-    yield app
-    server.shutdown()
-    thread.join(5)
-    with app.app_context():
-        db.engine.dispose()
+    with live_server(app):
+        yield app
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import csv
-import threading
 
 import pytest
-from conftest import make_config
+from conftest import live_server, make_config
 from test_browser import DESKTOP, PHONE, axe_violations, browser  # noqa: F401 -- `browser` is a fixture
-from werkzeug.serving import make_server
 
 from microsite import create_app
 from microsite.extensions import db
@@ -62,15 +60,8 @@ def live(tmp_path_factory):
         db.session.commit()
         add_lead("Carla Finder", "+19415550177", "sarasota")
         add_lead("Dan Other", "+19415550166")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.base_url = f"http://127.0.0.1:{server.server_port}"
-    yield app
-    server.shutdown()
-    thread.join(5)
-    with app.app_context():
-        db.engine.dispose()
+    with live_server(app):
+        yield app
 
 
 def test_staff_member_works_a_lead_and_downloads_the_csv(browser, live, tmp_path):  # noqa: F811
