@@ -21,6 +21,7 @@ from flask import Flask, current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 
+from ..database import READ_ONLY
 from ..extensions import db
 from ..models import Notification, NotificationStatus, utcnow
 from .email import build_staff_message
@@ -129,6 +130,8 @@ def _finish(notification_id: int, worker: str, **values) -> bool:
 
 def send_claimed(notification_id: int, worker: str) -> str:
     """Send one claimed notification and record what happened; returns its new status."""
+    # Reading and rendering need no write lock: on SQLite, POSTs go on writing meanwhile.
+    db.session.connection(execution_options={READ_ONLY: True})
     notification = db.session.get(N, notification_id)
     lead_id = notification.lead_id
     created_at = notification.created_at
@@ -139,7 +142,7 @@ def send_claimed(notification_id: int, worker: str) -> str:
     except Exception:
         log.exception("lead %s: notification %s could not be built", lead_id, notification_id)
         message = None
-    # End the read transaction before talking to SMTP: on SQLite it holds the write lock.
+    # End the read transaction before talking to SMTP.
     db.session.commit()
 
     if message is None:
