@@ -95,8 +95,6 @@ def build_command() -> None:
 
 
 def init_app(app: Flask) -> None:
-    default_root = str(Path(app.instance_path) / "static")
-    app.config.setdefault("STATIC_ROOT", os.environ.get("STATIC_ROOT") or default_root)
     app.cli.add_command(static_cli)
     if app.debug:
         # While developing, Flask serves static/ as it is, so an edited stylesheet shows on reload.

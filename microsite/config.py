@@ -75,6 +75,8 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         # Both offices are on Florida's west coast; staff read times on their own clock.
         "STAFF_TIMEZONE": get("STAFF_TIMEZONE") or "America/New_York",
         "CLINIC_FILE": get("CLINIC_FILE") or str(DEFAULT_CLINIC_FILE),
+        # Fingerprinted, compressed copies of static/ (microsite/assets.py); nginx may serve them.
+        "STATIC_ROOT": get("STATIC_ROOT") or str(instance_path / "static"),
         "SITE_URL": (get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         "FORM_MIN_SECONDS": _float(get("FORM_MIN_SECONDS"), 3.0),
         "RATELIMIT_ENABLED": _bool(get("RATELIMIT_ENABLED"), True),
