@@ -40,11 +40,12 @@ def configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import assets, content, database, notify, security, templating
+    from . import assets, content, database, notify, security, sessions, templating
     from .extensions import csrf, limiter, mail
     from .staff.auth import login_manager
 
     security.init_app(app)
+    sessions.init_app(app)
     assets.init_app(app)
     database.init_app(app)
     csrf.init_app(app)

@@ -70,7 +70,12 @@ def _hidden(limit: int) -> HiddenField:
 
 
 def _started_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="form-started")
+    """Built once per app: constructing one costs more than signing with it."""
+    serializer = current_app.extensions.get("form_started_serializer")
+    if serializer is None:
+        serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="form-started")
+        current_app.extensions["form_started_serializer"] = serializer
+    return serializer
 
 
 def sign_start_time() -> str:
