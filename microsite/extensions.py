@@ -1,5 +1,6 @@
 """The extension objects, created unbound; `create_app` binds them."""
 
+from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_mail import Mail
@@ -19,3 +20,9 @@ csrf = CSRFProtect()
 mail = Mail()
 # No default limits: only the routes that write say how often they may be called.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+@limiter.request_filter
+def _reads_are_not_limited() -> bool:
+    """Every limit is on a POST; skipping the others spares each page view the limiter's lookups."""
+    return request.method in ("GET", "HEAD", "OPTIONS")
