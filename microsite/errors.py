@@ -37,7 +37,7 @@ def init_app(app: Flask) -> None:
         if request.endpoint == "leads.consultation":
             from .leads import csrf_failed
 
-            return csrf_failed(error.description)
+            return csrf_failed()
         return render_error(400)
 
     @app.errorhandler(HTTPException)

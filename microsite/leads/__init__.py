@@ -42,7 +42,7 @@ def new_form(location: str | None = None, values: dict[str, str] | None = None) 
     return form
 
 
-def render_form_page(form: ConsultationForm, status: int, expired: bool = False):
+def render_form_again(form: ConsultationForm, status: int, expired: bool = False):
     """The form alone, with its error summary at the top of the page (it must be seen first)."""
     return render_template("consultation.html", form=form, expired=expired), status
 
@@ -52,7 +52,7 @@ def render_form_page(form: ConsultationForm, status: int, expired: bool = False)
 def consultation():
     form = ConsultationForm(offices=_clinic().offices)
     if not form.validate():
-        return render_form_page(form, 422)
+        return render_form_again(form, 422)
     try:
         captured = capture(form, _clinic())
     except TooManyForContact:
@@ -62,10 +62,10 @@ def consultation():
     return redirect(url_for("pages.thanks"), 303)
 
 
-def csrf_failed(reason: str):
+def csrf_failed():
     """A missing or expired token: show the visitor's own values again, with a fresh token."""
     form = ConsultationForm(offices=_clinic().offices)
-    return render_form_page(form, 400, expired=True)
+    return render_form_again(form, 400, expired=True)
 
 
 def init_app(app: Flask) -> None:
