@@ -47,6 +47,17 @@ def hashed_name(name: str, data: bytes) -> str:
     return f"{stem}.{digest}.{ext}" if dot and stem else f"{name}.{digest}"
 
 
+def _variants(compressor: Compressor, name: str, data: bytes) -> dict[str, bytes]:
+    """The file itself, and its Brotli and gzip copies when compression is worth it."""
+    variants = {"": data}
+    if compressor.should_compress(name):
+        brotli_data = compressor.compress_brotli(data)
+        if len(brotli_data) <= 0.95 * len(data):  # not worth it for tiny or incompressible files
+            variants[".br"] = brotli_data
+            variants[".gz"] = compressor.compress_gzip(data)
+    return variants
+
+
 def build(source: Path, target: Path) -> dict[str, str]:
     """Copy `source` into `target` as plain and hashed names with their compressed variants.
 
@@ -60,12 +71,16 @@ def build(source: Path, target: Path) -> dict[str, str]:
         name = path.relative_to(source).as_posix()
         data = path.read_bytes()
         manifest[name] = hashed_name(name, data)
-        variants = {"": data}
-        if compressor.should_compress(name):
-            brotli_data = compressor.compress_brotli(data)
-            if len(brotli_data) <= 0.95 * len(data):  # not worth it for tiny or incompressible files
-                variants[".br"] = brotli_data
-                variants[".gz"] = compressor.compress_gzip(data)
+        hashed = target / manifest[name]
+        if hashed.exists():
+            # A hashed name fixes its content: reuse the variants an earlier start-up compressed.
+            variants = {
+                suffix: variant.read_bytes()
+                for suffix in ("", ".br", ".gz")
+                if (variant := hashed.with_name(hashed.name + suffix)).exists()
+            }
+        else:
+            variants = _variants(compressor, name, data)
         for out_name in (name, manifest[name]):
             out = target / out_name
             out.parent.mkdir(parents=True, exist_ok=True)
