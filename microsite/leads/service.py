@@ -42,6 +42,11 @@ class Captured:
     created: bool
 
 
+def _lead_with_key(key: str) -> int | None:
+    """The lead an earlier send of the same form stored, if any."""
+    return db.session.scalar(select(Lead.id).where(Lead.submission_key == key))
+
+
 def capture(form: ConsultationForm, clinic: Clinic) -> Captured:
     """Store the lead with its pending notification; a repeated submission key returns the first lead."""
     key = form.cleaned_submission_key()
@@ -79,7 +84,7 @@ def capture(form: ConsultationForm, clinic: Clinic) -> Captured:
         {"phone": form.phone_e164, "email": form.email_normalized, "since": now - timedelta(hours=1)},
     ).scalar_one()
     if recent >= limit:
-        repeated = db.session.scalar(select(Lead.id).where(Lead.submission_key == key))
+        repeated = _lead_with_key(key)
         db.session.rollback()
         if repeated is not None:
             return Captured(repeated, None, created=False)
@@ -93,7 +98,7 @@ def capture(form: ConsultationForm, clinic: Clinic) -> Captured:
     except IntegrityError:
         # The same form sent twice (a double click, a resend after "back"): the first one stands.
         db.session.rollback()
-        lead_id = db.session.scalar(select(Lead.id).where(Lead.submission_key == key))
+        lead_id = _lead_with_key(key)
         db.session.commit()
         if lead_id is None:
             raise
