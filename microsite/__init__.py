@@ -49,6 +49,7 @@ def register_extensions(app: Flask) -> None:
     assets.init_app(app)
     database.init_app(app)
     csrf.init_app(app)
+    sessions.init_templates(app)
     mail.init_app(app)
     limiter.init_app(app)
     content.init_app(app)

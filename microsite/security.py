@@ -48,9 +48,9 @@ STATIC_HEADERS = (
 
 def set_security_headers(response: Response) -> Response:
     headers = response.headers
-    for name, value in STATIC_HEADERS:
-        if name not in headers:
-            headers.add(name, value)
+    # One pass over what the view set (a missing-key lookup in Werkzeug's Headers raises and catches).
+    present = {name.lower() for name, _ in headers.to_wsgi_list()}
+    headers.extend([header for header in STATIC_HEADERS if header[0].lower() not in present])
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", HSTS)
     # A page that touched the session carries a form token or staff data: never keep a copy.

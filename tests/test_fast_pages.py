@@ -28,7 +28,7 @@ def test_skeleton_page_is_the_plain_render(app, monkeypatch, template, location)
     from microsite.pages import skeleton
 
     office = app.extensions["clinic"].office(location) if location else None
-    monkeypatch.setattr(skeleton, "generate_csrf", lambda: VALUES["csrf_token"])
+    monkeypatch.setattr(skeleton, "csrf_token", lambda: VALUES["csrf_token"])
     hidden = {k: v for k, v in VALUES.items() if k != "csrf_token"}
     monkeypatch.setattr(skeleton, "hidden_values", lambda: hidden)
     with app.test_request_context("/"):

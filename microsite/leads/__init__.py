@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import secrets
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
 
@@ -23,7 +23,7 @@ def hidden_values() -> dict[str, str]:
     """What a page view puts into the form's hidden fields: a fresh key, a signed time, the attribution."""
     args = request.args
     return {
-        "submission_key": uuid.uuid4().hex,
+        "submission_key": secrets.token_hex(16),
         "started": sign_start_time(),
         "utm_source": clean_hidden(args.get("utm_source"), 100),
         "utm_medium": clean_hidden(args.get("utm_medium"), 100),

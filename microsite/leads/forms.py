@@ -10,7 +10,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_wtf import FlaskForm
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -21,6 +21,8 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+
+from ..signing import SignedSerializer
 
 # Control characters, DEL and C1 controls, bidirectional overrides and U+FFFD
 # (what undecodable bytes become): none belongs in a name, phone or address.
@@ -61,7 +63,9 @@ _no_control_characters = _printable()
 
 def clean_hidden(value: str | None, limit: int) -> str:
     """What a page puts into a hidden field: printable and short, whatever the URL said."""
-    return _UNSAFE.sub("", value or "").strip()[:limit]
+    if not value:
+        return ""  # most visits: no campaign tags, no referrer
+    return _UNSAFE.sub("", value).strip()[:limit]
 
 
 def _hidden(limit: int) -> HiddenField:
@@ -69,11 +73,11 @@ def _hidden(limit: int) -> HiddenField:
     return HiddenField(validators=[Length(max=limit, message=RELOAD), _printable(RELOAD)])
 
 
-def _started_serializer() -> URLSafeSerializer:
+def _started_serializer() -> SignedSerializer:
     """Built once per app: constructing one costs more than signing with it."""
     serializer = current_app.extensions.get("form_started_serializer")
     if serializer is None:
-        serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="form-started")
+        serializer = SignedSerializer(current_app.config["SECRET_KEY"], salt="form-started")
         current_app.extensions["form_started_serializer"] = serializer
     return serializer
 

@@ -12,10 +12,10 @@ import re
 import secrets
 
 from flask import current_app, render_template
-from flask_wtf.csrf import generate_csrf
 from markupsafe import escape
 
 from ..leads import hidden_values, new_form
+from ..sessions import csrf_token
 
 SLOTS = ("csrf_token", "submission_key", "started", "utm_source", "utm_medium", "utm_campaign",
          "referrer", "landing_path")  # fmt: skip
@@ -59,5 +59,5 @@ def render_form_page(template: str, location: str | None = None, **context) -> s
     skeleton = cache.get(key)
     if skeleton is None:
         skeleton = cache[key] = Skeleton(template, location, context)
-    # generate_csrf() puts the token's secret into the session, as the template's csrf_token() would.
-    return skeleton.fill({"csrf_token": generate_csrf(), **hidden_values()})
+    # csrf_token() puts the token's secret into the session, as the template's csrf_token() would.
+    return skeleton.fill({"csrf_token": csrf_token(), **hidden_values()})
