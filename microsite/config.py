@@ -94,6 +94,8 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "SPAM_RETENTION_DAYS": _int(get("SPAM_RETENTION_DAYS"), 30),
         "OUTBOX_INLINE": _bool(get("OUTBOX_INLINE"), True),
         "OUTBOX_THREADS": _int(get("OUTBOX_THREADS"), 1),
+        # While the web process serves visitors, its sender uses at most this share of the time.
+        "OUTBOX_BUSY_SHARE": _float(get("OUTBOX_BUSY_SHARE"), 0.1),
         "OUTBOX_LEASE_SECONDS": _float(get("OUTBOX_LEASE_SECONDS"), 300.0),
         "OUTBOX_POLL_SECONDS": _float(get("OUTBOX_POLL_SECONDS"), 15.0),
         "OUTBOX_RETRY_BASE_SECONDS": _float(get("OUTBOX_RETRY_BASE_SECONDS"), 30.0),

@@ -264,3 +264,52 @@ def test_inline_sender_delivers_after_the_commit(inline_app, smtp):
     assert time.monotonic() - started < 10
     time.sleep(0.5)  # a sweep in the meantime must not send it again
     assert len(smtp.messages) == 1
+
+
+def test_while_visitors_keep_the_process_busy_the_sender_takes_turns(app):
+    dispatcher = app.extensions["outbox"]
+    dispatcher.busy_share = 0.2  # sending may use a fifth of the time: wait 4x what it took
+
+    # Idle (no request for a while): no wait at all.
+    dispatcher.last_request_at = time.monotonic() - 1
+    started = time.monotonic()
+    dispatcher.wait_for_turn(0.05)
+    assert time.monotonic() - started < 0.04
+
+    # Busy: requests keep starting, so the sender waits out its share (4 x 0.05 s).
+    busy = threading.Event()
+
+    def visitors():
+        while not busy.is_set():
+            dispatcher.note_request()
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=visitors)
+    thread.start()
+    try:
+        started = time.monotonic()
+        dispatcher.wait_for_turn(0.05)
+        waited = time.monotonic() - started
+    finally:
+        busy.set()
+        thread.join()
+    assert 0.18 <= waited < 1.0
+
+    # The requests stop: the sender goes on as soon as the process is idle, not at the end of its wait.
+    dispatcher.note_request()
+    started = time.monotonic()
+    dispatcher.wait_for_turn(5.0)
+    assert time.monotonic() - started < 1.0
+
+
+def test_what_visitors_queued_during_a_send_is_claimed_in_one_batch(app, client, runner, smtp):
+    app.config["OUTBOX_INLINE"] = False  # the test hands over by itself
+    for i in range(4):
+        assert submit(client, phone=f"941-555-01{i:02d}", email=f"p{i}@example.com").status_code == 303
+    ids = [n.id for n in notifications(app)]
+    dispatcher = app.extensions["outbox"]
+    for notification_id in ids[1:]:
+        dispatcher.queue.put(notification_id)
+    assert dispatcher._take_queued(ids[0]) == ids
+    with app.app_context():
+        assert sorted(claim("test-worker", ids=ids, limit=dispatcher.batch)) == ids

@@ -15,6 +15,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask, current_app
@@ -185,15 +186,30 @@ def send_claimed(notification_id: int, worker: str) -> str:
     return NotificationStatus.PENDING
 
 
-def run_once(worker: str | None = None, batch: int = 10, waiting_too: bool = False) -> int:
-    """Deliver all that is due (with `waiting_too`, all that is pending); returns how many were tried."""
+def run_once(
+    worker: str | None = None,
+    batch: int = 10,
+    waiting_too: bool = False,
+    pace: Callable[[float], None] | None = None,
+) -> int:
+    """Deliver all that is due (with `waiting_too`, all that is pending); returns how many were tried.
+
+    `pace`, when given, is called before each claim with the seconds spent sending since the last one.
+    """
     worker = worker or worker_name()
     tried: set[int] = set()
-    while ids := claim(worker, limit=batch, waiting_too=waiting_too, exclude=tried):
+    spent = 0.0
+    while True:
+        if pace is not None:
+            pace(spent)
+        ids = claim(worker, limit=batch, waiting_too=waiting_too, exclude=tried)
+        if not ids:
+            return len(tried)
+        started = time.monotonic()
         for notification_id in ids:
             send_claimed(notification_id, worker)
             tried.add(notification_id)
-    return len(tried)
+        spent = time.monotonic() - started
 
 
 class Dispatcher:
@@ -202,12 +218,24 @@ class Dispatcher:
     New notifications are handed over after their commit and sent at once; every
     OUTBOX_POLL_SECONDS the thread also sweeps for retries and lapsed claims. The
     thread starts in the process that serves requests, after any fork.
+
+    Visitors come first. While the process is serving requests, the sender takes turns:
+    it sends what is queued, then waits so that sending uses at most OUTBOX_BUSY_SHARE of
+    the time, or until the requests stop. Idle, it sends at once. Under a spike, what the
+    visitors handed over is claimed in batches and delivered as the spike eases; nothing
+    waits longer than its turn, and nothing is lost (it is in the outbox, not in memory).
     """
+
+    # No request has started for this long: the process is idle and the sender need not wait.
+    IDLE_SECONDS = 0.05
 
     def __init__(self, app: Flask, threads: int = 1):
         self.app = app
         self.threads = threads
+        self.busy_share = min(1.0, max(0.01, app.config.get("OUTBOX_BUSY_SHARE", 0.1)))
+        self.batch = 50
         self.queue: queue.Queue[int] = queue.Queue()
+        self.last_request_at = 0.0
         self._pid: int | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -236,14 +264,43 @@ class Dispatcher:
             thread.join(timeout)
         self._pid = None
 
+    def note_request(self) -> None:
+        """A request started in this process (a plain store: no lock on the request path)."""
+        self.last_request_at = time.monotonic()
+
     def hand_off(self, notification_id: int) -> None:
         self.ensure_started()
         self.queue.put(notification_id)
+
+    def busy(self) -> bool:
+        return time.monotonic() - self.last_request_at < self.IDLE_SECONDS
+
+    def wait_for_turn(self, spent: float) -> None:
+        """After `spent` seconds of sending, give the process back to visitors while they keep it busy."""
+        if spent <= 0 or self.busy_share >= 1.0:
+            return
+        deadline = time.monotonic() + spent * (1 - self.busy_share) / self.busy_share
+        while self.busy() and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._stop.wait(min(left, self.IDLE_SECONDS))
+
+    def _take_queued(self, first: int) -> list[int]:
+        """`first` and whatever else is already queued, up to a batch: one claim for all of them."""
+        ids = [first]
+        while len(ids) < self.batch:
+            try:
+                ids.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        return ids
 
     def _loop(self) -> None:
         poll = self.app.config["OUTBOX_POLL_SECONDS"]
         stop = self._stop
         next_sweep = 0.0  # sweep at once: a restart may have left notifications pending
+        spent = 0.0
         while not stop.is_set():
             try:
                 # Wake at least every second to notice stop(); sweep every `poll` seconds.
@@ -260,10 +317,13 @@ class Dispatcher:
                 with self.app.app_context():
                     worker = worker_name()
                     if notification_id is None:
-                        run_once(worker)
-                    else:
-                        for won in claim(worker, ids=[notification_id]):
-                            send_claimed(won, worker)
+                        run_once(worker, pace=self.wait_for_turn)
+                        continue
+                    self.wait_for_turn(spent)
+                    started = time.monotonic()
+                    for won in claim(worker, limit=self.batch, ids=self._take_queued(notification_id)):
+                        send_claimed(won, worker)
+                    spent = time.monotonic() - started
             except Exception:
                 # The notification stays in the outbox; the next sweep or `outbox run` takes it.
                 log.exception("outbox: background pass failed")
