@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 
 from flask import Flask
@@ -22,24 +23,41 @@ def engine_options(url: str) -> dict:
     return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5, "pool_timeout": 10}
 
 
-def _take_writer_lock(fd: int, timeout_s: float) -> None:
-    """Queue for the write lock on a lock file beside the database, polling every millisecond or two.
+class _WriterQueue:
+    """The order in which this process's connections take SQLite's single write lock.
 
-    SQLite's own busy handler backs off to sleeps of 25-100 ms, so under load writers sleep while
-    the lock is free (POSTs on 5 gunicorn workers ran at a tenth of their speed). Past the busy
-    timeout we go on regardless: BEGIN IMMEDIATE then waits its own busy timeout and fails as before.
+    Threads queue on a threading lock, which wakes the next one the moment it is let go.
+    The thread at the head then takes a lock file beside the database, which orders the
+    processes: it polls that every fifth of a millisecond, so a lock let go by another
+    process is taken almost at once. (SQLite's own busy handler sleeps 25-100 ms between
+    tries: under load, writers slept while the lock was free.) Past the busy timeout a
+    writer goes on regardless: BEGIN IMMEDIATE then waits its own busy timeout and fails
+    as it would have.
     """
-    deadline = time.monotonic() + timeout_s
-    pause = 0.0002
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                return
-            time.sleep(pause)
-            pause = min(pause * 2, 0.002)
+
+    POLL_SECONDS = 0.0002
+
+    def __init__(self):
+        self.threads = threading.Lock()
+
+    def take(self, fd: int, timeout_s: float) -> bool:
+        """Queue for the write lock; True when this thread holds the threading lock (to let go at checkin)."""
+        deadline = time.monotonic() + timeout_s
+        if not self.threads.acquire(timeout=timeout_s):
+            return False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return True
+                time.sleep(self.POLL_SECONDS)
+
+    def let_go(self, fd: int, holds_thread_lock: bool) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        if holds_thread_lock:
+            self.threads.release()
 
 
 def _configure_sqlite(engine, busy_timeout_ms: int) -> None:
@@ -48,10 +66,11 @@ def _configure_sqlite(engine, busy_timeout_ms: int) -> None:
     pysqlite opens transactions lazily with a plain BEGIN; a reader that later
     writes then fails at once with "database is locked", whatever the busy
     timeout. Taking the write lock at BEGIN makes writers queue instead, on a
-    lock file (see _take_writer_lock) held until the connection goes back to the pool.
+    lock file (see _WriterQueue) held until the connection goes back to the pool.
     """
     database = engine.url.database
     lock_path = f"{database}-writer.lock" if database and database != ":memory:" else None
+    writers = _WriterQueue()
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, record):
@@ -71,21 +90,28 @@ def _configure_sqlite(engine, busy_timeout_ms: int) -> None:
             # A reader (the health check) must not queue behind writers; WAL lets it read meanwhile.
             connection.exec_driver_sql("BEGIN")
             return
-        fd = connection.connection.info.get("writer_lock")
-        if fd is not None:
-            _take_writer_lock(fd, busy_timeout_ms / 1000)
+        info = connection.connection.info
+        fd = info.get("writer_lock")
+        if fd is not None and "writer_queued" not in info:
+            info["writer_queued"] = writers.take(fd, busy_timeout_ms / 1000)
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     @event.listens_for(engine, "checkin")
     def on_checkin(dbapi_connection, record):
-        fd = record.info.get("writer_lock") if record is not None else None
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        if record is None:
+            return
+        fd = record.info.get("writer_lock")
+        if fd is not None and "writer_queued" in record.info:
+            writers.let_go(fd, record.info.pop("writer_queued"))
 
     @event.listens_for(engine, "close")
     def on_close(dbapi_connection, record):
-        fd = record.info.pop("writer_lock", None) if record is not None else None
+        if record is None:
+            return
+        fd = record.info.pop("writer_lock", None)
         if fd is not None:
+            if record.info.pop("writer_queued", False):
+                writers.threads.release()
             os.close(fd)  # closing the file also lets go of its lock
 
 

@@ -57,7 +57,9 @@ def post(client, path: str, **data):
 
 def new_lead(client, **overrides) -> int:
     assert submit(client, **overrides).status_code == 303
-    return db.session.scalar(select(Lead.id).order_by(Lead.id.desc()))
+    lead_id = db.session.scalar(select(Lead.id).order_by(Lead.id.desc()))
+    db.session.rollback()  # on SQLite a transaction holds the write lock the next submission needs
+    return lead_id
 
 
 def audit_rows(app) -> list[AuditEvent]:
@@ -441,7 +443,7 @@ def test_csv_export_neutralises_formula_cells_and_is_audited(app, client, staff)
                 .where(Lead.id == lead_id)
                 .values(full_name=formula, message=formula, utm_source=formula)
             )
-        db.session.commit()
+            db.session.commit()
     login(client)
     response = client.get("/staff/leads.csv?office=bradenton")
     assert response.status_code == 200

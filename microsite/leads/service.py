@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..content import Clinic
+from ..database import READ_ONLY
 from ..extensions import db
 from ..models import Lead, LeadStatus, Notification, NotificationStatus, utcnow
 from .forms import ConsultationForm
@@ -42,9 +43,13 @@ class Captured:
     created: bool
 
 
+LEAD_WITH_KEY = select(LEAD.c.id).where(LEAD.c.submission_key == bindparam("key"))
+
+
 def _lead_with_key(key: str) -> int | None:
     """The lead an earlier send of the same form stored, if any."""
-    return db.session.scalar(select(Lead.id).where(Lead.submission_key == key))
+    with db.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+        return connection.scalar(LEAD_WITH_KEY, {"key": key})
 
 
 def capture(form: ConsultationForm, clinic: Clinic) -> Captured:
@@ -54,7 +59,8 @@ def capture(form: ConsultationForm, clinic: Clinic) -> Captured:
     now = utcnow()
     limit = current_app.config["LEADS_PER_CONTACT_PER_HOUR"]
     # Everything is built before the transaction: on SQLite it holds the one write lock, so what
-    # happens inside is three prepared Core statements and the commit (no unit of work, no reload).
+    # happens inside is three prepared Core statements and the commit, on the engine's own
+    # connection (no ORM session, no unit of work, no reload).
     lead_values = {
         "submission_key": key,
         "status": LeadStatus.SPAM if spam_reason else LeadStatus.NEW,
@@ -77,29 +83,21 @@ def capture(form: ConsultationForm, clinic: Clinic) -> Captured:
         "next_attempt_at": now,
         "created_at": now,
     }
-    # Core statements built once, on the session's own connection and transaction.
-    connection = db.session.connection()
-    recent = connection.execute(
-        RECENT_FOR_CONTACT,
-        {"phone": form.phone_e164, "email": form.email_normalized, "since": now - timedelta(hours=1)},
-    ).scalar_one()
-    if recent >= limit:
-        repeated = _lead_with_key(key)
-        db.session.rollback()
-        if repeated is not None:
-            return Captured(repeated, None, created=False)
-        raise TooManyForContact
+    contact = {"phone": form.phone_e164, "email": form.email_normalized, "since": now - timedelta(hours=1)}
     try:
-        lead_id = connection.execute(INSERT_LEAD, lead_values).scalar_one()
-        notification_id = connection.execute(
-            INSERT_NOTIFICATION, {"lead_id": lead_id, **notification_values}
-        ).scalar_one()
-        db.session.commit()
+        with db.engine.begin() as connection:
+            if connection.execute(RECENT_FOR_CONTACT, contact).scalar_one() >= limit:
+                repeated = connection.scalar(LEAD_WITH_KEY, {"key": key})
+                if repeated is None:
+                    raise TooManyForContact
+                return Captured(repeated, None, created=False)
+            lead_id = connection.execute(INSERT_LEAD, lead_values).scalar_one()
+            notification_id = connection.execute(
+                INSERT_NOTIFICATION, {"lead_id": lead_id, **notification_values}
+            ).scalar_one()
     except IntegrityError:
         # The same form sent twice (a double click, a resend after "back"): the first one stands.
-        db.session.rollback()
         lead_id = _lead_with_key(key)
-        db.session.commit()
         if lead_id is None:
             raise
         log.info("lead %s: repeated submission ignored", lead_id)
