@@ -158,3 +158,13 @@ def test_healthz_does_not_queue_behind_a_writer_on_sqlite(tmp_path):
 def test_robots_lets_crawlers_read_the_noindex_pages(client):
     robots = client.get("/robots.txt").get_data(as_text=True)
     assert "Disallow" not in robots
+
+
+@pytest.mark.parametrize("path", ["/", "/ketamine-therapy-sarasota", "/thanks"])
+def test_links_to_other_sites_send_no_referrer(client, path):
+    # A visitor who follows a study or the 988 link tells that site nothing about having been here.
+    links = re.findall(r"<a\s[^>]*href=\"https?://[^\"]*\"[^>]*>", client.get(path).get_data(as_text=True))
+    outside = [link for link in links if "://localhost" not in link and "://127.0.0.1" not in link]
+    assert outside, "the page has no outside links to check"
+    for link in outside:
+        assert 'rel="noreferrer"' in link, link
