@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 import flask
-from flask import Flask, Response, request, session
+from flask import Flask, Response, request
 from werkzeug.formparser import FormDataParser
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -53,9 +53,8 @@ def set_security_headers(response: Response) -> Response:
     headers.extend([header for header in STATIC_HEADERS if header[0].lower() not in present])
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", HSTS)
-    # A page that touched the session carries a form token or staff data: never keep a copy.
-    if session.accessed or session.modified:
-        headers["Cache-Control"] = "no-store"
+    # `no-store` for pages that used the session is set where the session is saved (sessions.py):
+    # reading flask.session here would itself mark every page as having used it.
     return response
 
 

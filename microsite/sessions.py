@@ -35,6 +35,13 @@ class SessionInterface(SecureCookieSessionInterface):
         return serializer
 
 
+    def save_session(self, app: Flask, session, response) -> None:
+        # A page that used the session carries a form token or staff data: never keep a copy.
+        if session.accessed or session.modified:
+            response.headers["Cache-Control"] = "no-store"
+        super().save_session(app, session, response)
+
+
 def csrf_token() -> str:
     """flask_wtf.csrf.generate_csrf, with its serializer built once: the same token, cached per request."""
     token = g.get(CSRF_FIELD)

@@ -241,6 +241,15 @@ def test_pages_with_a_form_token_are_never_stored(client, path):
     assert client.get(path).headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.parametrize("path", ["/robots.txt", "/healthz"])
+def test_answers_that_never_use_the_session_do_not_vary_on_it(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert "Cookie" not in response.headers.get("Vary", "")
+    assert "no-store" not in response.headers.get("Cache-Control", "")
+    assert not response.headers.getlist("Set-Cookie")
+
+
 def test_the_invalid_form_with_personal_data_is_never_stored(client):
     response = submit(client, phone="12")
     assert response.status_code == 422

@@ -13,7 +13,23 @@ from ..models import StaffUser
 from . import accounts, audit, bp
 from .forms import CodeForm, LoginForm
 
-login_manager = LoginManager()
+
+class StaffLoginManager(LoginManager):
+    """Flask-Login, with its remember-me bookkeeping kept to the staff pages.
+
+    Its after-request hook opens the session on every response, the landing page's
+    included, and marks it as used: robots.txt and the health check went out as
+    `no-store` with `Vary: Cookie`. Public pages have no logged-in user to remember,
+    and staff never get a remember-me cookie (login_user without remember).
+    """
+
+    def _update_remember_cookie(self, response):
+        if request.blueprint != "staff":
+            return response
+        return super()._update_remember_cookie(response)
+
+
+login_manager = StaffLoginManager()
 login_manager.login_view = "staff.login"
 login_manager.login_message = "Please log in to see the staff pages."
 login_manager.login_message_category = "info"
