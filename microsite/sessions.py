@@ -34,7 +34,6 @@ class SessionInterface(SecureCookieSessionInterface):
             app.extensions["session_serializer"] = serializer
         return serializer
 
-
     def save_session(self, app: Flask, session, response) -> None:
         # A page that used the session carries a form token or staff data: never keep a copy.
         if session.accessed or session.modified:
