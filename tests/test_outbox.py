@@ -1,11 +1,13 @@
 """Delivery through the outbox: one email per lead, retries on transient faults, nothing lost."""
 
+import asyncio
 import threading
 import time
 from datetime import timedelta
 
 import pytest
-from conftest import free_port, hidden_fields, submit, valid_data
+from aiosmtpd.controller import Controller
+from conftest import SMTPRecorder, free_port, hidden_fields, submit, valid_data
 from sqlalchemy import func, select, update
 
 from microsite.extensions import db, mail
@@ -313,3 +315,30 @@ def test_what_visitors_queued_during_a_send_is_claimed_in_one_batch(app, client,
     assert dispatcher._take_queued(ids[0]) == ids
     with app.app_context():
         assert sorted(claim("test-worker", ids=ids, limit=dispatcher.batch)) == ids
+
+
+def test_waiting_on_a_slow_mail_server_does_not_count_against_the_senders_turn(app, client, smtp):
+    """The share is of CPU time: a mail server taking its time takes nothing from visitors."""
+    slow = SMTPRecorder()
+
+    async def handle_slowly(server, session, envelope, _accept=slow.handle_DATA):
+        await asyncio.sleep(0.4)
+        return await _accept(server, session, envelope)
+
+    slow.handle_DATA = handle_slowly
+    controller = Controller(slow, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        set_mail_port(app, controller.port)
+        for i in range(2):
+            assert submit(client, phone=f"941-555-01{i:02d}", email=f"s{i}@example.com").status_code == 303
+        turns: list[float] = []
+        started = time.monotonic()
+        with app.app_context():
+            assert run_once(pace=turns.append) == 2
+        elapsed = time.monotonic() - started
+    finally:
+        controller.stop()
+    assert len(slow.messages) == 2
+    assert elapsed >= 0.8  # the server really took its time
+    assert turns[0] == 0.0 and 0 < turns[-1] < 0.4  # yet the sending counted as far less than that

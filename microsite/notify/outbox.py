@@ -194,7 +194,8 @@ def run_once(
 ) -> int:
     """Deliver all that is due (with `waiting_too`, all that is pending); returns how many were tried.
 
-    `pace`, when given, is called before each claim with the seconds spent sending since the last one.
+    `pace`, when given, is called before each claim with the CPU seconds this thread spent sending
+    since the last one (time waiting on a slow mail server is not counted).
     """
     worker = worker or worker_name()
     tried: set[int] = set()
@@ -205,11 +206,11 @@ def run_once(
         ids = claim(worker, limit=batch, waiting_too=waiting_too, exclude=tried)
         if not ids:
             return len(tried)
-        started = time.monotonic()
+        started = time.thread_time()
         for notification_id in ids:
             send_claimed(notification_id, worker)
             tried.add(notification_id)
-        spent = time.monotonic() - started
+        spent = time.thread_time() - started
 
 
 class Dispatcher:
@@ -221,7 +222,7 @@ class Dispatcher:
 
     Visitors come first. While the process is serving requests, the sender takes turns:
     it sends what is queued, then waits so that sending uses at most OUTBOX_BUSY_SHARE of
-    the time, or until the requests stop. Idle, it sends at once. Under a spike, what the
+    the time (its CPU time), or until the requests stop. Idle, it sends at once. Under a spike, what the
     visitors handed over is claimed in batches and delivered as the spike eases; nothing
     waits longer than its turn, and nothing is lost (it is in the outbox, not in memory).
     """
@@ -276,7 +277,10 @@ class Dispatcher:
         return time.monotonic() - self.last_request_at < self.IDLE_SECONDS
 
     def wait_for_turn(self, spent: float) -> None:
-        """After `spent` seconds of sending, give the process back to visitors while they keep it busy."""
+        """After `spent` CPU seconds of sending, give the process back to visitors while they keep it busy.
+
+        CPU time, not elapsed time: waiting on a slow mail server takes nothing from visitors.
+        """
         if spent <= 0 or self.busy_share >= 1.0:
             return
         deadline = time.monotonic() + spent * (1 - self.busy_share) / self.busy_share
@@ -320,10 +324,10 @@ class Dispatcher:
                         run_once(worker, pace=self.wait_for_turn)
                         continue
                     self.wait_for_turn(spent)
-                    started = time.monotonic()
+                    started = time.thread_time()
                     for won in claim(worker, limit=self.batch, ids=self._take_queued(notification_id)):
                         send_claimed(won, worker)
-                    spent = time.monotonic() - started
+                    spent = time.thread_time() - started
             except Exception:
                 # The notification stays in the outbox; the next sweep or `outbox run` takes it.
                 log.exception("outbox: background pass failed")
