@@ -11,6 +11,7 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from html.parser import HTMLParser
+from typing import NoReturn
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -29,21 +30,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def unavailable(reason: str) -> NoReturn:
+    """Skip locally; under CI=true a missing service or browser means the checks did not run: a failure."""
+    if IN_CI:
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
 def require_postgres() -> str:
     """The PostgreSQL URL, or a skip locally; in CI a missing server is a failure, never a skip."""
     if not TEST_DATABASE_URL:
-        if IN_CI:
-            pytest.fail("CI=true but TEST_DATABASE_URL is not set")
-        pytest.skip("TEST_DATABASE_URL is not set")
+        unavailable("TEST_DATABASE_URL is not set")
     try:
         engine = create_engine(TEST_DATABASE_URL)
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         engine.dispose()
     except Exception as exc:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL at TEST_DATABASE_URL is unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
+        unavailable(f"PostgreSQL at TEST_DATABASE_URL is unreachable: {exc}")
     return TEST_DATABASE_URL
 
 
@@ -228,9 +232,7 @@ def require_redis() -> str:
     try:
         redis.Redis.from_url(TEST_REDIS_URL, socket_timeout=5).ping()
     except Exception as exc:
-        if IN_CI:
-            pytest.fail(f"Redis at TEST_REDIS_URL is unreachable: {exc}")
-        pytest.skip(f"Redis unreachable: {exc}")
+        unavailable(f"Redis at TEST_REDIS_URL is unreachable: {exc}")
     return TEST_REDIS_URL
 
 

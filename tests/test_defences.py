@@ -1,10 +1,9 @@
 """Spam, floods, proxies, headers and retention: the form holds on the open internet."""
 
-import os
 from datetime import timedelta
 
 import pytest
-from conftest import IN_CI, hidden_fields, make_config, submit, valid_data
+from conftest import hidden_fields, make_config, require_redis, submit, valid_data
 from sqlalchemy import func, select, update
 
 from microsite import create_app
@@ -140,23 +139,6 @@ def test_with_a_trusted_proxy_the_client_address_comes_from_it(tmp_path):
     client = app.test_client()
     statuses = [_post_from(client, n, **{"X-Forwarded-For": f"203.0.113.{n}"}).status_code for n in range(3)]
     assert statuses == [303, 303, 303]  # three different clients behind the proxy
-
-
-def require_redis() -> str:
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        if IN_CI:
-            pytest.fail("CI=true but TEST_REDIS_URL is not set")
-        pytest.skip("TEST_REDIS_URL is not set")
-    import redis
-
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.RedisError as exc:
-        if IN_CI:
-            pytest.fail(f"Redis at TEST_REDIS_URL is unreachable: {exc}")
-        pytest.skip(f"Redis unreachable: {exc}")
-    return url
 
 
 def test_redis_counters_are_shared_between_instances(tmp_path):
