@@ -96,23 +96,21 @@ def _configure_sqlite(engine, busy_timeout_ms: int) -> None:
             info["writer_queued"] = writers.take(fd, busy_timeout_ms / 1000)
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+    def let_go(info: dict) -> None:
+        fd = info.get("writer_lock")
+        if fd is not None and "writer_queued" in info:
+            writers.let_go(fd, info.pop("writer_queued"))
+
     @event.listens_for(engine, "checkin")
     def on_checkin(dbapi_connection, record):
-        if record is None:
-            return
-        fd = record.info.get("writer_lock")
-        if fd is not None and "writer_queued" in record.info:
-            writers.let_go(fd, record.info.pop("writer_queued"))
+        if record is not None:
+            let_go(record.info)
 
     @event.listens_for(engine, "close")
     def on_close(dbapi_connection, record):
-        if record is None:
-            return
-        fd = record.info.pop("writer_lock", None)
-        if fd is not None:
-            if record.info.pop("writer_queued", False):
-                writers.threads.release()
-            os.close(fd)  # closing the file also lets go of its lock
+        if record is not None and "writer_lock" in record.info:
+            let_go(record.info)
+            os.close(record.info.pop("writer_lock"))
 
 
 def init_app(app: Flask) -> None:
