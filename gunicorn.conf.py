@@ -47,8 +47,8 @@ def post_worker_init(worker):
     After a crash or a deploy, notifications left pending go out at once, even when no
     visitor comes by to wake the worker up. A worker forks first, so threads start here.
     """
-    from microsite.notify import start_inline_sender
-
     # Only our app has an outbox (the benchmark's hello-world runs under the same settings).
     if isinstance(worker.wsgi, Flask) and "outbox" in worker.wsgi.extensions:
+        from microsite.notify import start_inline_sender
+
         start_inline_sender(worker.wsgi)
