@@ -19,20 +19,19 @@ CSRF_SALT = "wtf-csrf-token"  # Flask-WTF's, so that its validate_csrf reads our
 
 
 class SessionInterface(SecureCookieSessionInterface):
-    """Built once per app instead of twice a request (open and save)."""
+    """Its serializer is built once, at start-up, instead of twice a request (open and save)."""
+
+    def build_serializer(self, app: Flask) -> TimedSerializer:
+        keys = [*(app.config.get("SECRET_KEY_FALLBACKS") or ()), app.secret_key]
+        return TimedSerializer(
+            keys,
+            salt=self.salt,
+            serializer=self.serializer,
+            signer_kwargs={"key_derivation": self.key_derivation, "digest_method": self.digest_method},
+        )
 
     def get_signing_serializer(self, app: Flask):
-        serializer = app.extensions.get("session_serializer")
-        if serializer is None and app.secret_key:
-            keys = [*(app.config.get("SECRET_KEY_FALLBACKS") or ()), app.secret_key]
-            serializer = TimedSerializer(
-                keys,
-                salt=self.salt,
-                serializer=self.serializer,
-                signer_kwargs={"key_derivation": self.key_derivation, "digest_method": self.digest_method},
-            )
-            app.extensions["session_serializer"] = serializer
-        return serializer
+        return app.extensions["session_serializer"]
 
     def save_session(self, app: Flask, session, response) -> None:
         # A page that used the session carries a form token or staff data: never keep a copy.
@@ -47,17 +46,17 @@ def csrf_token() -> str:
     if token is None:
         if not isinstance(session.get(CSRF_FIELD), str):
             session[CSRF_FIELD] = hashlib.sha1(os.urandom(64)).hexdigest()  # noqa: S324 -- Flask-WTF's own
-        serializer = current_app.extensions.get("csrf_serializer")
-        if serializer is None:
-            secret = current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
-            serializer = current_app.extensions["csrf_serializer"] = TimedSerializer(secret, salt=CSRF_SALT)
-        token = serializer.dumps(session[CSRF_FIELD])
+        token = current_app.extensions["csrf_serializer"].dumps(session[CSRF_FIELD])
         setattr(g, CSRF_FIELD, token)
     return token
 
 
 def init_app(app: Flask) -> None:
-    app.session_interface = SessionInterface()
+    """The session and the CSRF token's serializers, from the secret key the settings always provide."""
+    app.session_interface = interface = SessionInterface()
+    app.extensions["session_serializer"] = interface.build_serializer(app)
+    csrf_secret = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
+    app.extensions["csrf_serializer"] = TimedSerializer(csrf_secret, salt=CSRF_SALT)
 
 
 def init_templates(app: Flask) -> None:

@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, current_app, redirect, render_template, requ
 from .. import notify
 from ..errors import render_error
 from ..extensions import limiter
-from .forms import ConsultationForm, clean_hidden, sign_start_time
+from .forms import ConsultationForm, clean_hidden, sign_start_time, started_serializer
 from .service import TooManyForContact, capture
 
 bp = Blueprint("leads", __name__)
@@ -71,5 +71,6 @@ def csrf_failed():
 def init_app(app: Flask) -> None:
     from .cli import leads_cli
 
+    app.extensions["form_started_serializer"] = started_serializer(app)
     app.register_blueprint(bp)
     app.cli.add_command(leads_cli)

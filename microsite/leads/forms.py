@@ -73,13 +73,13 @@ def _hidden(limit: int) -> HiddenField:
     return HiddenField(validators=[Length(max=limit, message=RELOAD), _printable(RELOAD)])
 
 
+def started_serializer(app) -> SignedSerializer:
+    """Built once per app, by leads.init_app: constructing one costs more than signing with it."""
+    return SignedSerializer(app.config["SECRET_KEY"], salt="form-started")
+
+
 def _started_serializer() -> SignedSerializer:
-    """Built once per app: constructing one costs more than signing with it."""
-    serializer = current_app.extensions.get("form_started_serializer")
-    if serializer is None:
-        serializer = SignedSerializer(current_app.config["SECRET_KEY"], salt="form-started")
-        current_app.extensions["form_started_serializer"] = serializer
-    return serializer
+    return current_app.extensions["form_started_serializer"]
 
 
 def sign_start_time() -> str:
