@@ -7,16 +7,19 @@ keep the wire format (stock itsdangerous and Flask-WTF read what they write, and
 stock itsdangerous writes, compressed or not) and skip that work:
 
 - payloads are never compressed: ours are a few dozen bytes, where zlib never wins anyway;
-- the derived key is computed once per secret and salt, and the HMAC is one C call.
+- the derived key is computed once per secret and salt, and the HMAC is one C call;
+- the signer is built once per serializer, not at every call, and `dumps` signs in one pass.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
+import json
+import time
 
 from itsdangerous import Signer, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode, want_bytes
+from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
 from itsdangerous.signer import HMACAlgorithm
 
 
@@ -50,14 +53,50 @@ class FastTimestampSigner(_CachedKey, TimestampSigner):
     pass
 
 
-class _Uncompressed:
+class _CompactJSON:
+    """itsdangerous' compact JSON, from one encoder: json.dumps builds a new one whenever given options."""
+
+    _encoder = json.JSONEncoder(separators=(",", ":"))
+    loads = staticmethod(json.loads)
+    dumps = staticmethod(_encoder.encode)
+
+
+class _OneSigner:
+    """One signer for the serializer's own salt, built with it; `dumps` is Signer.sign without the layers."""
+
+    timed = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._signer = super().make_signer(self.salt)
+        self._key = self._signer.derive_key()  # the newest secret's: what sign() uses
+        self._sep = want_bytes(self._signer.sep)
+
+    def make_signer(self, salt=None):
+        # loads() too: iter_unsigners() asks for the serializer's own salt first.
+        if salt is None or salt == self.salt:
+            return self._signer
+        return super().make_signer(salt)
+
     def dump_payload(self, obj) -> bytes:
         return base64_encode(self.serializer.dumps(obj, **self.serializer_kwargs))
 
+    def dumps(self, obj, salt=None) -> str:
+        if salt is not None or type(self._signer.algorithm) is not _OneCallHMAC:
+            return super().dumps(obj, salt)
+        value = self.dump_payload(obj)
+        if self.timed:
+            value = value + self._sep + base64_encode(int_to_bytes(int(time.time())))
+        signature = base64_encode(hmac.digest(self._key, value, self._signer.digest_method))
+        return (value + self._sep + signature).decode("ascii")
 
-class SignedSerializer(_Uncompressed, URLSafeSerializer):
+
+class SignedSerializer(_OneSigner, URLSafeSerializer):
+    default_serializer = _CompactJSON
     default_signer = FastSigner
 
 
-class TimedSerializer(_Uncompressed, URLSafeTimedSerializer):
+class TimedSerializer(_OneSigner, URLSafeTimedSerializer):
+    default_serializer = _CompactJSON
     default_signer = FastTimestampSigner
+    timed = True

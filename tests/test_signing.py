@@ -37,6 +37,31 @@ def test_short_payloads_come_out_as_stock_itsdangerous_makes_them():
     assert SignedSerializer(SECRET, salt="x").dumps(value) == URLSafeSerializer(SECRET, salt="x").dumps(value)
 
 
+def test_timed_tokens_come_out_as_stock_itsdangerous_makes_them(monkeypatch):
+    import time
+
+    monkeypatch.setattr(time, "time", lambda: 1764412345.75)
+    value = hashlib.sha1(b"x").hexdigest()
+    stock = URLSafeTimedSerializer(SECRET, salt="x").dumps(value)
+    assert TimedSerializer(SECRET, salt="x").dumps(value) == stock
+
+
+def test_a_token_signed_with_a_retired_key_still_opens_and_new_ones_use_the_newest():
+    old, new = "o" * 32, "n" * 32
+    rotated = TimedSerializer([old, new], salt="x")
+    assert rotated.loads(URLSafeTimedSerializer(old, salt="x").dumps("value")) == "value"
+    assert URLSafeTimedSerializer(new, salt="x").loads(rotated.dumps("value")) == "value"
+    with pytest.raises(BadSignature):
+        URLSafeTimedSerializer(old, salt="x").loads(rotated.dumps("value"))
+
+
+def test_another_salt_asked_for_by_name_is_honoured():
+    ours = SignedSerializer(SECRET, salt="x")
+    assert URLSafeSerializer(SECRET, salt="y").loads(ours.dumps("value", salt="y")) == "value"
+    with pytest.raises(BadSignature):
+        ours.loads(ours.dumps("value", salt="y"))
+
+
 def test_a_wrong_key_or_salt_or_a_changed_payload_is_refused():
     token = SignedSerializer(SECRET, salt="x").dumps("value")
     with pytest.raises(BadSignature):
