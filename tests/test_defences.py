@@ -218,6 +218,20 @@ def test_hsts_for_a_year_over_https(client):
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
+def test_hsts_behind_a_trusted_proxy_that_says_https(tmp_path):
+    app = _limited_app(f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, "memory://", TRUSTED_PROXY_COUNT=1)
+    client = app.test_client()
+    assert "Strict-Transport-Security" not in client.get("/robots.txt").headers
+    response = client.get("/robots.txt", headers={"X-Forwarded-Proto": "https"})
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_a_header_a_view_set_itself_is_kept_and_not_doubled(client):
+    response = client.get("/staff/login")
+    assert response.headers.getlist("Referrer-Policy") == ["same-origin"]
+    assert len(response.headers.getlist("Content-Security-Policy")) == 1
+
+
 @pytest.mark.parametrize("path", ["/", "/ketamine-therapy-sarasota"])
 def test_pages_with_a_form_token_are_never_stored(client, path):
     assert client.get(path).headers["Cache-Control"] == "no-store"
