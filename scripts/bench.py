@@ -530,12 +530,27 @@ def compare_workers(args) -> int:
     return 0
 
 
+def quick_look(args) -> int:
+    """Some scenarios against hello-world, for trying a change: the table only, no targets, no JSON."""
+    wanted = {"hello", *args.only.split(",")}
+    with Bench() as bench:
+        everything = scenarios_for(bench, with_postgres="post_postgres" in wanted)
+        scenarios = [scenario for scenario in everything if scenario[0] in wanted]
+        table = summarise(measure(scenarios, args.rounds, args.duration, args.connections, bench.fast_sink))
+    print(f"\n{'scenario':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x hello':>8}")
+    for name, row in table.items():
+        print(f"{LABELS.get(name, name):38} {row['rps']:9.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} "
+              f"{row['ratio_to_hello']:8.2f}")  # fmt: skip
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--compare-workers", action="store_true", help="sync against gthread, then stop")
+    parser.add_argument("--only", help="comma-separated scenarios (with hello): a quick look, no checks")
     args = parser.parse_args()
     for tool in ["wrk", "nginx"]:
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
@@ -543,6 +558,9 @@ def main() -> int:
     REPORTS.mkdir(exist_ok=True)
     if args.compare_workers:
         return compare_workers(args)
+
+    if args.only:
+        return quick_look(args)
 
     started = time.monotonic()
     with Bench() as bench:

@@ -5,7 +5,7 @@ visitor's GET /, the stylesheet, and a valid POST /consultation (SQLite in a tem
 not sent). Much steadier than wrk on a shared machine, so a change to the request path shows here
 first; `--profile NAME` prints cProfile's top functions for one of them.
 
-    .venv/bin/python scripts/inprocess.py [--requests 2000] [--profile get_new|get_returning|post]
+    .venv/bin/python scripts/inprocess.py [--requests 2000] [--profile post] [--sort tottime]
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--profile", choices=["get_new", "get_returning", "stylesheet", "post"])
+    parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative, tottime, ncalls")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="microsite-inprocess-"))
@@ -131,7 +132,7 @@ def main() -> int:
         for _ in range(args.requests):
             cases[args.profile]()
         profile.disable()
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(40)
     return 0
 
 
