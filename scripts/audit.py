@@ -53,6 +53,9 @@ def wait_until_up(url: str, seconds: float = 20) -> None:
         time.sleep(0.2)
 
 
+ATTEMPTS = 3
+
+
 def save_data_url(data_url: str, path: Path) -> None:
     path.write_bytes(base64.b64decode(data_url.split(",", 1)[1]))
 
@@ -71,8 +74,16 @@ def lighthouse(url: str, name: str) -> dict:
         "--form-factor=mobile",
         f"--chrome-flags={CHROME_FLAGS}",
     ]
-    # Every argument is ours: the URL is the local server this script started.
-    subprocess.run(command, check=True, env={**os.environ, "CHROME_PATH": CHROME_PATH})  # noqa: S603
+    # Lighthouse 12 sometimes loses the trace of Debian's newer Chromium ("NO_NAVSTART ... Please run
+    # Lighthouse again"): a run that fails is tried again, up to ATTEMPTS times in all.
+    for attempt in range(1, ATTEMPTS + 1):
+        # Every argument is ours: the URL is the local server this script started.
+        done = subprocess.run(command, check=False, env={**os.environ, "CHROME_PATH": CHROME_PATH})  # noqa: S603
+        if done.returncode == 0:
+            break
+        if attempt == ATTEMPTS:
+            raise subprocess.CalledProcessError(done.returncode, command)
+        print(f"lighthouse failed on {url} (attempt {attempt} of {ATTEMPTS}); trying again", file=sys.stderr)
     report = json.loads(out.with_suffix(".report.json").read_text())
     save_data_url(report["audits"]["final-screenshot"]["details"]["data"], REPORTS / f"{name}-screenshot.jpg")
     full = report.get("fullPageScreenshot", {}).get("screenshot", {}).get("data")
