@@ -1,10 +1,12 @@
 """`make bench`: the app against a Flask hello-world (the floor) and nginx (the ceiling), side by side.
 
 Everything runs on 127.0.0.1 and back to back, because this machine is shared and noisy: each figure is
-read as a ratio to the hello-world measured in the same rounds. gunicorn serves both apps with the
+read as a ratio to the hello-world measured in the same rounds. gunicorn serves the apps with the
 repository's gunicorn.conf.py, as README "Deploy" tells operators to; nginx serves a saved copy of the
-rendered landing page. A local aiosmtpd server receives the staff emails (one answers at once, one takes
-2 s per message).
+rendered landing page. A third Flask app (bench/page.py) sends that saved page with its headers and does
+nothing else: between it and GET / lies our own Python work, between it and hello-world the cost of the
+page's bytes. A local aiosmtpd server receives the staff emails (one answers at once, one takes 2 s per
+message).
 
     .venv/bin/python scripts/bench.py [--duration 8] [--rounds 5] [--connections 32]
 
@@ -211,6 +213,7 @@ class Visit:
         conn.request("GET", "/")
         response = conn.getresponse()
         self.page = response.read()
+        self.headers = response.getheaders()
         conn.close()
         cookie = response.getheader("Set-Cookie") or ""
         self.cookie = cookie.split(";", 1)[0]
@@ -362,6 +365,7 @@ LABELS = {
     "nginx": "nginx, saved landing page (ceiling)",
     "get_new": "GET / new visitor",
     "get_returning": "GET / returning visitor",
+    "page_only": "the same page's bytes, no work",
     "stylesheet": "GET stylesheet",
     "post_sqlite": "POST /consultation, SQLite",
     "post_postgres": "POST /consultation, PostgreSQL",
@@ -426,8 +430,8 @@ class Bench:
     def env(self, database_url: str, sink: Sink) -> dict[str, str]:
         return {**app_env(database_url, sink.port, ""), **self.extra_env}
 
-    def start(self, name: str, target: str, database_url: str, sink: Sink) -> Server:
-        server = gunicorn(name, target, self.env(database_url, sink), self.logs)
+    def start(self, name: str, target: str, database_url: str, sink: Sink, **extra: str) -> Server:
+        server = gunicorn(name, target, {**self.env(database_url, sink), **extra}, self.logs)
         self.servers.append(server)
         return server
 
@@ -441,6 +445,20 @@ class Bench:
             server.stop()
         self.fast_sink.controller.stop()
         self.slow_sink.controller.stop()
+
+
+def page_only_server(bench: Bench, page: Visit, database_url: str) -> Server:
+    """bench/page.py serving this visit's page and headers: the cost of sending our page, no work."""
+    # gunicorn sets these itself.
+    skip = {"content-length", "date", "server", "connection", "transfer-encoding"}
+    headers = [[name, value] for name, value in page.headers if name.lower() not in skip]
+    body, header_file = bench.work / "page.html", bench.work / "page-headers.json"
+    body.write_bytes(page.page)
+    header_file.write_text(json.dumps(headers))
+    server = bench.start("page-only", "bench.page:app", database_url, bench.fast_sink,
+                         BENCH_PAGE_BODY=str(body), BENCH_PAGE_HEADERS=str(header_file))  # fmt: skip
+    server.wait_until_up()
+    return server
 
 
 def scenarios_for(bench: Bench, with_postgres: bool) -> list[tuple[str, str, str, dict]]:
@@ -459,12 +477,14 @@ def scenarios_for(bench: Bench, with_postgres: bool) -> list[tuple[str, str, str
     ceiling = nginx(page.page, bench.work, bench.logs)
     bench.servers.append(ceiling)
     ceiling.wait_until_up()
+    page_only = page_only_server(bench, page, fast_db)
     bench.app = app
 
     scenarios = [
         ("hello", hello.url + "/", "get.lua", {}),
         ("get_new", app.url + "/", "get.lua", {}),
         ("get_returning", app.url + "/", "get.lua", {"BENCH_COOKIE": page.cookie}),
+        ("page_only", page_only.url + "/", "get.lua", {}),
         ("stylesheet", app.url + page.stylesheet, "get.lua", {}),
         ("hello", hello.url + "/", "get.lua", {}),
         ("post_sqlite", app.url + "/consultation", "post.lua", post_env(Visit(app.url))),
