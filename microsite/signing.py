@@ -7,26 +7,18 @@ keep the wire format (stock itsdangerous and Flask-WTF read what they write, and
 stock itsdangerous writes, compressed or not) and skip that work:
 
 - payloads are never compressed: ours are a few dozen bytes, where zlib never wins anyway;
-- the derived key is computed once per secret and salt, and the HMAC is one C call;
-- the signer is built once per serializer, not at every call, and `dumps` signs in one pass.
+- the signer is built once per serializer, not at every call, and derives its keys when built;
+- the HMAC is one C call, and the compact JSON comes from one encoder.
 """
 
 from __future__ import annotations
 
-import functools
 import hmac
 import json
-import time
 
 from itsdangerous import Signer, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
+from itsdangerous.encoding import base64_encode, want_bytes
 from itsdangerous.signer import HMACAlgorithm
-
-
-@functools.lru_cache(maxsize=32)
-def _derived_key(secret_key: bytes, salt: bytes, key_derivation: str, digest_method) -> bytes:
-    signer = Signer(secret_key, salt=salt, key_derivation=key_derivation, digest_method=digest_method)
-    return signer.derive_key()
 
 
 class _OneCallHMAC(HMACAlgorithm):
@@ -34,22 +26,26 @@ class _OneCallHMAC(HMACAlgorithm):
         return hmac.digest(key, value, self.digest_method)
 
 
-class _CachedKey:
+class _DerivedOnce:
+    """A signer whose keys are derived when it is built (our serializers build it once), not at each call."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if type(self.algorithm) is HMACAlgorithm:
             self.algorithm = _OneCallHMAC(self.digest_method)
+        derive = super().derive_key
+        self._derived = {key: derive(key) for key in self.secret_keys}
 
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
         key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
-        return _derived_key(key, self.salt, self.key_derivation, self.digest_method)
+        return self._derived.get(key) or super().derive_key(key)
 
 
-class FastSigner(_CachedKey, Signer):
+class FastSigner(_DerivedOnce, Signer):
     pass
 
 
-class FastTimestampSigner(_CachedKey, TimestampSigner):
+class FastTimestampSigner(_DerivedOnce, TimestampSigner):
     pass
 
 
@@ -62,15 +58,11 @@ class _CompactJSON:
 
 
 class _OneSigner:
-    """One signer for the serializer's own salt, built with it; `dumps` is Signer.sign without the layers."""
-
-    timed = False
+    """One signer for the serializer's own salt, built with it; payloads never compressed."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._signer = super().make_signer(self.salt)
-        self._key = self._signer.derive_key()  # the newest secret's: what sign() uses
-        self._sep = want_bytes(self._signer.sep)
 
     def make_signer(self, salt=None):
         # loads() too: iter_unsigners() asks for the serializer's own salt first.
@@ -81,15 +73,6 @@ class _OneSigner:
     def dump_payload(self, obj) -> bytes:
         return base64_encode(self.serializer.dumps(obj, **self.serializer_kwargs))
 
-    def dumps(self, obj, salt=None) -> str:
-        if salt is not None or type(self._signer.algorithm) is not _OneCallHMAC:
-            return super().dumps(obj, salt)
-        value = self.dump_payload(obj)
-        if self.timed:
-            value = value + self._sep + base64_encode(int_to_bytes(int(time.time())))
-        signature = base64_encode(hmac.digest(self._key, value, self._signer.digest_method))
-        return (value + self._sep + signature).decode("ascii")
-
 
 class SignedSerializer(_OneSigner, URLSafeSerializer):
     default_serializer = _CompactJSON
@@ -99,4 +82,3 @@ class SignedSerializer(_OneSigner, URLSafeSerializer):
 class TimedSerializer(_OneSigner, URLSafeTimedSerializer):
     default_serializer = _CompactJSON
     default_signer = FastTimestampSigner
-    timed = True
