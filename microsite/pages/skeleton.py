@@ -2,8 +2,10 @@
 
 The landing and location pages are the same for every visitor except the CSRF token, the submission
 key, the signed start time and the attribution. Rendering the article, the form and the layout takes
-milliseconds; filling seven slots takes microseconds. `render_full` is the plain render the tests
-compare this with.
+milliseconds; filling seven slots takes microseconds. The pieces are kept as UTF-8 bytes: the page
+has a few non-ASCII characters (dashes, quotes), and encoding 21 KB of such text again for every
+response cost about 19 µs, more than the fill. `render_full` is the plain render the tests compare
+this with.
 """
 
 from __future__ import annotations
@@ -32,17 +34,18 @@ class Skeleton:
         with current_app.test_request_context("/"):
             html = render_full(template, location, values, context)
         pieces = re.split(f"slot{token}(\\w+?)end", html)
-        self.head = pieces[0]
-        self.slots = list(zip(pieces[1::2], pieces[2::2], strict=True))
+        self.head = pieces[0].encode()
+        self.slots = [(name, text.encode()) for name, text in zip(pieces[1::2], pieces[2::2], strict=True)]
         if sorted({name for name, _ in self.slots}) != sorted(SLOTS):
             raise RuntimeError(f"{template}: the form's hidden fields are not all in the page")
 
-    def fill(self, values: dict[str, str]) -> str:
+    def fill(self, values: dict[str, str]) -> bytes:
+        """The page as UTF-8, with each slot's value escaped."""
         out = [self.head]
         for name, text in self.slots:
-            out.append(escape(values[name]))
+            out.append(escape(values[name]).encode())
             out.append(text)
-        return "".join(out)
+        return b"".join(out)
 
 
 def render_full(template: str, location: str | None, values: dict[str, str], context: dict) -> str:
@@ -52,7 +55,7 @@ def render_full(template: str, location: str | None, values: dict[str, str], con
     return render_template(template, form=form, csrf_token=lambda: token, **context)
 
 
-def render_form_page(template: str, location: str | None = None, **context) -> str:
+def render_form_page(template: str, location: str | None = None, **context) -> bytes:
     """`template` with a fresh form for this visit, from the skeleton built at this page's first view."""
     cache = current_app.extensions.setdefault("page_skeletons", {})
     key = (template, location)
