@@ -90,7 +90,8 @@ def build(source: Path, target: Path) -> dict[str, str]:
 
 
 def _add_headers(headers, path: str, url: str) -> None:
-    # The response never reaches Flask's after_request, so the fixed security headers are added here.
+    # WhiteNoise answers before security.SecurityHeaders (which wraps Flask only) sees the request, so the
+    # fixed security headers are added here, once per file when WhiteNoise indexes it, not per response.
     for name, value in STATIC_HEADERS:
         headers[name] = value
 

@@ -2,7 +2,7 @@
 
 The landing and location pages are the same for every visitor except the CSRF token, the submission
 key, the signed start time and the attribution. Rendering the article, the form and the layout takes
-milliseconds; filling seven slots takes microseconds. The pieces are kept as UTF-8 bytes: the page
+milliseconds; filling eight slots takes microseconds. The pieces are kept as UTF-8 bytes: the page
 has a few non-ASCII characters (dashes, quotes), and encoding 21 KB of such text again for every
 response cost about 19 µs, more than the fill. `render_full` is the plain render the tests compare
 this with.
