@@ -1,76 +1,55 @@
-"""Database setup that differs between SQLite and PostgreSQL."""
+"""Database setup that differs between SQLite and PostgreSQL, and the one way to write.
+
+SQLite takes one writer at a time. As Django 5.1's `transaction_mode` does, a transaction that
+writes says so when it begins (`BEGIN IMMEDIATE`): it queues for the write lock at the start,
+within the busy timeout, instead of failing halfway when a deferred reader tries to become a
+writer after someone else committed. Every other transaction is a plain deferred `BEGIN`: in WAL
+mode readers never wait for the writer, nor the writer for them. So a staff member reading a
+10,000-lead CSV, or a login hashing a password, never holds up a visitor's request.
+
+Code that writes does it inside `writing()` (the ORM session) or `write_connection()` (Core).
+On PostgreSQL both are ordinary transactions.
+"""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import threading
-import time
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import Connection, event
+from sqlalchemy.orm import Session
 
 from .extensions import db, migrate
 
-# An execution option: this connection only reads, so SQLite may begin without the write lock.
-READ_ONLY = "microsite_read_only"
+log = logging.getLogger(__name__)
+
+# An execution option: this transaction will write, so SQLite takes the write lock as it begins.
+WRITE = "microsite_write"
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class DeferredWriteWarning(RuntimeWarning):
+    """A write inside a transaction that began as a reader: it can fail at once under load.
+
+    The tests turn this into an error (pyproject.toml), so a write path that forgot `writing()`
+    cannot land.
+    """
 
 
 def engine_options(url: str) -> dict:
-    """Pool settings: PostgreSQL connections are checked before use, SQLite needs none."""
+    """Engine settings: PostgreSQL connections are pooled and checked before use."""
+    # hide_parameters: a database error's message never carries a visitor's data into a log.
     if url.startswith("sqlite"):
-        return {}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5, "pool_timeout": 10}
-
-
-class _WriterQueue:
-    """The order in which this process's connections take SQLite's single write lock.
-
-    Threads queue on a threading lock, which wakes the next one the moment it is let go.
-    The thread at the head then takes a lock file beside the database, which orders the
-    processes: it polls that every fifth of a millisecond, so a lock let go by another
-    process is taken almost at once. (SQLite's own busy handler sleeps 25-100 ms between
-    tries: under load, writers slept while the lock was free.) Past the busy timeout a
-    writer goes on regardless: BEGIN IMMEDIATE then waits its own busy timeout and fails
-    as it would have.
-    """
-
-    POLL_SECONDS = 0.0002
-
-    def __init__(self):
-        self.threads = threading.Lock()
-
-    def take(self, fd: int, timeout_s: float) -> bool:
-        """Queue for the write lock; True when this thread holds the threading lock (to let go at checkin)."""
-        deadline = time.monotonic() + timeout_s
-        if not self.threads.acquire(timeout=timeout_s):
-            return False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    return True
-                time.sleep(self.POLL_SECONDS)
-
-    def let_go(self, fd: int, holds_thread_lock: bool) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        if holds_thread_lock:
-            self.threads.release()
+        return {"hide_parameters": True}
+    return {"hide_parameters": True, "pool_pre_ping": True, "pool_size": 5, "max_overflow": 5,
+            "pool_timeout": 10}  # fmt: skip
 
 
 def _configure_sqlite(engine, busy_timeout_ms: int) -> None:
-    """WAL, a busy timeout and BEGIN IMMEDIATE on every SQLite connection.
-
-    pysqlite opens transactions lazily with a plain BEGIN; a reader that later
-    writes then fails at once with "database is locked", whatever the busy
-    timeout. Taking the write lock at BEGIN makes writers queue instead, on a
-    lock file (see _WriterQueue) held until the connection goes back to the pool.
-    """
-    database = engine.url.database
-    lock_path = f"{database}-writer.lock" if database and database != ":memory:" else None
-    writers = _WriterQueue()
+    """WAL, a busy timeout, and BEGIN IMMEDIATE for the transactions that write."""
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, record):
@@ -81,36 +60,49 @@ def _configure_sqlite(engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
-        if lock_path:
-            record.info["writer_lock"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
     @event.listens_for(engine, "begin")
-    def on_begin(connection):
-        if connection.get_execution_options().get(READ_ONLY):
-            # A reader (the health check) must not queue behind writers; WAL lets it read meanwhile.
-            connection.exec_driver_sql("BEGIN")
-            return
-        info = connection.connection.info
-        fd = info.get("writer_lock")
-        if fd is not None and "writer_queued" not in info:
-            info["writer_queued"] = writers.take(fd, busy_timeout_ms / 1000)
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def on_begin(connection: Connection):
+        writes = bool(connection.get_execution_options().get(WRITE))
+        connection.connection.info["writes"] = writes
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
-    def let_go(info: dict) -> None:
-        fd = info.get("writer_lock")
-        if fd is not None and "writer_queued" in info:
-            writers.let_go(fd, info.pop("writer_queued"))
+    @event.listens_for(engine, "before_cursor_execute")
+    def on_execute(connection, cursor, statement, parameters, context, executemany):
+        if not connection.connection.info.get("writes") and statement.lstrip()[:7].upper().startswith(
+            _WRITE_VERBS
+        ):
+            warnings.warn(
+                f"a write in a transaction not begun with writing(): {statement[:60]!r}",
+                DeferredWriteWarning,
+                stacklevel=2,
+            )
 
-    @event.listens_for(engine, "checkin")
-    def on_checkin(dbapi_connection, record):
-        if record is not None:
-            let_go(record.info)
 
-    @event.listens_for(engine, "close")
-    def on_close(dbapi_connection, record):
-        if record is not None and "writer_lock" in record.info:
-            let_go(record.info)
-            os.close(record.info.pop("writer_lock"))
+@contextmanager
+def writing() -> Iterator[Session]:
+    """A write transaction on `db.session`, committed at the end (rolled back on an error).
+
+    A read transaction still open on the session is ended first: on SQLite a reader cannot safely
+    become a writer. Objects loaded before are reloaded inside, so what is changed is current.
+    """
+    session = db.session()  # this thread's session, which `db.session` stands for
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={WRITE: True})
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+@contextmanager
+def write_connection() -> Iterator[Connection]:
+    """A Core connection in a write transaction, committed at the end: the capture's fast path."""
+    with db.engine.connect().execution_options(**{WRITE: True}) as connection, connection.begin():
+        yield connection
 
 
 def init_app(app: Flask) -> None:

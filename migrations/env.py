@@ -84,7 +84,8 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    # A migration writes: on SQLite its transaction takes the write lock as it begins (database.py).
+    with connectable.connect().execution_options(microsite_write=True) as connection:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

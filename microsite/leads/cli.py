@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from ..extensions import db
+from ..database import writing
 from ..models import LeadStatus
 from .retention import purge_leads
 
@@ -69,8 +69,8 @@ def export(since, office, status, output) -> None:
     from ..staff.inbox import LeadFilter
 
     lead_filter = LeadFilter(office=_office(office), status=status, since=since.date() if since else None)
-    audit.record("leads.export", detail=f"cli {lead_filter.describe()}", actor=f"cli:{_who()}")
-    db.session.commit()
+    with writing():
+        audit.record("leads.export", detail=f"cli {lead_filter.describe()}", actor=f"cli:{_who()}")
     if output:
         with open(output, "w", encoding="utf-8", newline="") as fh:
             fh.writelines(csv_lines(lead_filter))

@@ -16,6 +16,7 @@ from flask import current_app, has_request_context, request
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..database import writing
 from ..extensions import db
 from ..models import StaffUser, utcnow
 
@@ -96,7 +97,11 @@ def _loggable(email: str) -> str:
 
 
 def check_password(email: str, password: str) -> Attempt:
-    """The first factor, with lockout. The caller commits."""
+    """The first factor, with lockout.
+
+    The account is read and the password hashed outside any write transaction: a burst of failed
+    logins never holds SQLite's write lock while scrypt runs. Only a failure's count is written.
+    """
     user = find(email)
     if user is None:
         check_password_hash(_dummy_hash(), password)  # the same time as a real account
@@ -106,7 +111,9 @@ def check_password(email: str, password: str) -> Attempt:
         log.warning("staff login refused: account %s is locked, from %s", user.email, _where())
         return Attempt(None, "locked")
     if not check_password_hash(user.password_hash, password) or not user.active:
-        return Attempt(None, register_failure(user, "wrong password" if user.active else "disabled account"))
+        with writing():
+            problem = register_failure(user, "wrong password" if user.active else "disabled account")
+        return Attempt(None, problem)
     return Attempt(user, None)
 
 
@@ -190,7 +197,7 @@ def use_recovery_code(user: StaffUser, code: str) -> bool:
 
 
 def check_second_factor(user: StaffUser, code: str) -> bool:
-    """A current TOTP code (each accepted once) or an unused recovery code. The caller commits."""
+    """A current TOTP code (each accepted once) or an unused recovery code. Call it in `writing()`."""
     counter = totp_counter(user.totp_secret or "", code, after=user.totp_last_counter)
     if counter is not None:
         user.totp_last_counter = counter

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from ..database import writing
 from ..extensions import db
 from ..models import StaffUser
 from . import accounts, audit
@@ -37,9 +38,10 @@ def create(email: str) -> None:
         raise click.BadParameter("an email address, please", param_hint="EMAIL")
     if accounts.find(email) is not None:
         raise click.ClickException(f"{email} exists already; use `staff reset-password`")
-    accounts.create(email, _prompt_password())
-    audit.record("staff.create", detail=email, actor="cli")
-    db.session.commit()
+    password = _prompt_password()
+    with writing():
+        accounts.create(email, password)
+        audit.record("staff.create", detail=email, actor="cli")
     click.echo(f"Created {email}. They can log in at /staff/login.")
 
 
@@ -47,11 +49,11 @@ def create(email: str) -> None:
 @click.argument("email")
 def disable(email: str) -> None:
     """Disable an account and end its sessions at once."""
-    user = _existing(email)
-    user.active = False
-    accounts.end_sessions(user)
-    audit.record("staff.disable", detail=user.email, actor="cli")
-    db.session.commit()
+    with writing():
+        user = _existing(email)
+        user.active = False
+        accounts.end_sessions(user)
+        audit.record("staff.disable", detail=user.email, actor="cli")
     click.echo(f"Disabled {user.email}; their open sessions have ended.")
 
 
@@ -60,15 +62,17 @@ def disable(email: str) -> None:
 @click.option("--clear-totp", is_flag=True, help="Also turn off their second step (a lost phone).")
 def reset_password(email: str, clear_totp: bool) -> None:
     """Set a new password (asked twice), re-enable the account and lift a lockout."""
-    user = _existing(email)
-    accounts.set_password(user, _prompt_password())
-    user.active = True
-    if clear_totp:
-        accounts.disable_totp(user)
-    audit.record(
-        "staff.reset_password", detail=user.email + (" totp cleared" if clear_totp else ""), actor="cli"
-    )
-    db.session.commit()
+    _existing(email)
+    password = _prompt_password()
+    with writing():
+        user = _existing(email)
+        accounts.set_password(user, password)
+        user.active = True
+        if clear_totp:
+            accounts.disable_totp(user)
+        audit.record(
+            "staff.reset_password", detail=user.email + (" totp cleared" if clear_totp else ""), actor="cli"
+        )
     click.echo(f"New password set for {user.email}; their other sessions have ended.")
 
 

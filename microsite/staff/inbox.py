@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import Select, func, or_, select, update
 
+from ..database import writing
 from ..extensions import db
 from ..models import Lead, LeadNote, LeadStatus, Notification, NotificationStatus, utcnow
 from . import audit
@@ -89,28 +90,27 @@ def change_status(lead_id: int, status: str) -> list[int]:
     """Set the status and commit; returns the notifications to hand to the sender (spam released)."""
     if status not in LeadStatus.LABELS:
         raise ValueError(f"unknown status {status!r}")
-    lead = _lock(lead_id)
-    if lead is None:
-        raise LookupError(lead_id)
-    old = lead.status
-    if old == status:
-        db.session.rollback()
-        return []
-    lead.status = status
-    released = _release_held(lead_id) if old == LeadStatus.SPAM else []
-    audit.record("lead.status", lead_id, f"{old} -> {status}")
-    if released:
-        audit.record("lead.released", lead_id, f"notification(s) {', '.join(map(str, released))} queued")
-    db.session.commit()
+    with writing():
+        lead = _lock(lead_id)
+        if lead is None:
+            raise LookupError(lead_id)
+        old = lead.status
+        if old == status:
+            return []
+        lead.status = status
+        released = _release_held(lead_id) if old == LeadStatus.SPAM else []
+        audit.record("lead.status", lead_id, f"{old} -> {status}")
+        if released:
+            audit.record("lead.released", lead_id, f"notification(s) {', '.join(map(str, released))} queued")
     return released
 
 
 def add_note(lead_id: int, body: str, staff_id: int, author: str) -> None:
-    db.session.add(
-        LeadNote(lead_id=lead_id, body=body, staff_id=staff_id, author=author, created_at=utcnow())
-    )
-    audit.record("lead.note", lead_id)
-    db.session.commit()
+    with writing() as session:
+        session.add(
+            LeadNote(lead_id=lead_id, body=body, staff_id=staff_id, author=author, created_at=utcnow())
+        )
+        audit.record("lead.note", lead_id)
 
 
 def send_again(lead_id: int, notification_id: int) -> int | None:
@@ -119,30 +119,28 @@ def send_again(lead_id: int, notification_id: int) -> int | None:
     A new notification (a new Message-ID) rather than the old one again, so that a mail
     client does not fold the copy into the first message, and the first one's record stays.
     """
-    lead = _lock(lead_id)
-    original = db.session.get(Notification, notification_id)
-    if lead is None or original is None or original.lead_id != lead_id:
-        db.session.rollback()
-        raise LookupError(notification_id)
-    waiting = db.session.scalar(
-        select(func.count())
-        .select_from(Notification)
-        .where(
-            Notification.lead_id == lead_id,
-            Notification.status.in_(
-                [NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.HELD]
-            ),
+    with writing() as session:
+        lead = _lock(lead_id)
+        original = session.get(Notification, notification_id)
+        if lead is None or original is None or original.lead_id != lead_id:
+            raise LookupError(notification_id)
+        waiting = session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(
+                Notification.lead_id == lead_id,
+                Notification.status.in_(
+                    [NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.HELD]
+                ),
+            )
         )
-    )
-    if waiting:
-        db.session.rollback()
-        return None
-    now = utcnow()
-    copy = Notification(
-        lead_id=lead_id, status=NotificationStatus.PENDING, next_attempt_at=now, created_at=now
-    )
-    db.session.add(copy)
-    db.session.flush()
-    audit.record("lead.send_again", lead_id, f"notification {notification_id} -> {copy.id}")
-    db.session.commit()
+        if waiting:
+            return None
+        now = utcnow()
+        copy = Notification(
+            lead_id=lead_id, status=NotificationStatus.PENDING, next_attempt_at=now, created_at=now
+        )
+        session.add(copy)
+        session.flush()
+        audit.record("lead.send_again", lead_id, f"notification {notification_id} -> {copy.id}")
     return copy.id

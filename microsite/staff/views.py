@@ -19,6 +19,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
 from .. import notify
+from ..database import writing
 from ..extensions import db
 from ..models import AuditEvent, Lead, LeadStatus, Notification, utcnow
 from ..templating import clinic_zone
@@ -75,8 +76,8 @@ def inbox_page():
 @bp.get("/leads.csv")
 def export_csv():
     _, lead_filter = _filter_from_request()
-    audit.record("leads.export", detail=f"web {lead_filter.describe()}")
-    db.session.commit()
+    with writing():
+        audit.record("leads.export", detail=f"web {lead_filter.describe()}")
     stamp = utcnow().astimezone(clinic_zone()).strftime("%Y%m%d-%H%M")
     return Response(
         stream_with_context(csv_lines(lead_filter)),
@@ -98,8 +99,8 @@ def _lead_or_404(lead_id: int) -> Lead:
 @bp.get("/leads/<int:lead_id>")
 def lead(lead_id: int):
     lead = _lead_or_404(lead_id)
-    audit.record("lead.view", lead_id)
-    db.session.commit()
+    with writing():
+        audit.record("lead.view", lead_id)
     status_form = StatusForm(status=lead.status)
     notifications = db.session.scalars(
         select(Notification).where(Notification.lead_id == lead_id).order_by(Notification.id)
@@ -235,9 +236,9 @@ def change_password():
     form = PasswordChangeForm()
     if form.validate():
         if check_password_hash(current_user.password_hash, form.current.data):
-            accounts.set_password(current_user, form.new.data)
-            audit.record("staff.password")
-            db.session.commit()
+            with writing():
+                accounts.set_password(current_user, form.new.data)
+                audit.record("staff.password")
             _keep_logged_in()
             flash("Your password is changed. Other sessions of this account have ended.", "success")
             return redirect(url_for("staff.account"), 303)
@@ -258,10 +259,10 @@ def totp_setup():
     elif form.validate():
         counter = accounts.totp_counter(secret, form.code.data)
         if counter is not None:
-            codes = accounts.enable_totp(current_user, secret, counter)
-            accounts.end_sessions(current_user)
-            audit.record("staff.totp_on")
-            db.session.commit()
+            with writing():
+                codes = accounts.enable_totp(current_user, secret, counter)
+                accounts.end_sessions(current_user)
+                audit.record("staff.totp_on")
             session.pop("totp_setup", None)
             _keep_logged_in()
             return render_template("staff/recovery_codes.html", codes=codes)
@@ -274,9 +275,9 @@ def totp_setup():
 def totp_off():
     form = TotpOffForm()
     if form.validate() and check_password_hash(current_user.password_hash, form.password.data):
-        accounts.disable_totp(current_user)
-        audit.record("staff.totp_off")
-        db.session.commit()
+        with writing():
+            accounts.disable_totp(current_user)
+            audit.record("staff.totp_off")
         flash("The second step at login is off.", "success")
         return redirect(url_for("staff.account"), 303)
     form.password.errors.append("That is not your password.")
@@ -287,7 +288,7 @@ def totp_off():
 def new_recovery_codes():
     if not ActionForm().validate() or not current_user.totp_secret:
         abort(400)
-    codes = accounts.new_recovery_codes(current_user)
-    audit.record("staff.recovery_codes")
-    db.session.commit()
+    with writing():
+        codes = accounts.new_recovery_codes(current_user)
+        audit.record("staff.recovery_codes")
     return render_template("staff/recovery_codes.html", codes=codes)
