@@ -11,15 +11,6 @@ from .outbox import Dispatcher
 def init_app(app: Flask) -> None:
     app.extensions["outbox"] = Dispatcher(app, threads=app.config.get("OUTBOX_THREADS", 1))
     app.cli.add_command(outbox_cli)
-    if app.config["OUTBOX_INLINE"]:
-        dispatcher = app.extensions["outbox"]
-
-        @app.before_request
-        def note_request():
-            # The sender gives way while requests come in (Dispatcher.wait_for_turn).
-            dispatcher.note_request()
-            # Cheap after the first request; the fallback where no server hook started it (`flask run`).
-            dispatcher.ensure_started()
 
 
 def start_inline_sender(app: Flask) -> None:

@@ -2,8 +2,10 @@
 
 A claim sets status "sending" and a lease. A sender that dies leaves its lease to
 run out, and the next pass takes the notification back. On PostgreSQL candidates
-are picked with FOR UPDATE SKIP LOCKED; on SQLite BEGIN IMMEDIATE serialises the
-claim. Either way the UPDATE repeats the conditions, so a row is claimed once.
+are picked with FOR UPDATE SKIP LOCKED; on SQLite the claim is a write transaction
+(BEGIN IMMEDIATE), one at a time. Either way the UPDATE repeats the conditions, so a
+row is claimed once. Reading and rendering a notification, and talking to the mail
+server, happen outside any write transaction.
 """
 
 from __future__ import annotations
@@ -15,14 +17,13 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 
-from ..database import READ_ONLY
+from ..database import writing
 from ..extensions import db
 from ..models import Notification, NotificationStatus, utcnow
 from .email import build_staff_message
@@ -57,21 +58,24 @@ def claim(
     `exclude` leaves out those this pass already tried.
     """
     now = utcnow()
-    pick = (
-        select(N.id)
-        .where(_claimable(now, waiting_too))
-        .order_by(N.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    pick = select(N.id).where(_claimable(now, waiting_too))
     if ids is not None:
         pick = pick.where(N.id.in_(ids))
     if exclude:
         pick = pick.where(N.id.not_in(exclude))
-    try:
-        candidates = list(db.session.scalars(pick))
+    if ids is None:
+        # A sweep mostly finds nothing: look first, without taking SQLite's write lock.
+        found = db.session.scalar(pick.limit(1))
+        db.session.rollback()
+        if found is None:
+            return []
+    with writing():
+        candidates = list(
+            db.session.scalars(
+                pick.order_by(N.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+            )
+        )
         if not candidates:
-            db.session.rollback()
             return []
         won = db.session.scalars(
             update(N)
@@ -84,10 +88,6 @@ def claim(
             )
             .returning(N.id)
         ).all()
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return list(won)
 
 
@@ -114,11 +114,10 @@ def _finish(notification_id: int, worker: str, **values) -> bool:
     pause = 0.5
     while True:
         try:
-            result = db.session.execute(statement)
-            db.session.commit()
+            with writing():
+                result = db.session.execute(statement)
             return result.rowcount == 1
         except OperationalError as exc:
-            db.session.rollback()
             if time.monotonic() + pause >= deadline:
                 raise
             log.warning(
@@ -131,8 +130,7 @@ def _finish(notification_id: int, worker: str, **values) -> bool:
 
 def send_claimed(notification_id: int, worker: str) -> str:
     """Send one claimed notification and record what happened; returns its new status."""
-    # Reading and rendering need no write lock: on SQLite, POSTs go on writing meanwhile.
-    db.session.connection(execution_options={READ_ONLY: True})
+    # Reading and rendering take no write lock: on SQLite, POSTs go on writing meanwhile.
     notification = db.session.get(N, notification_id)
     lead_id = notification.lead_id
     created_at = notification.created_at
@@ -144,7 +142,7 @@ def send_claimed(notification_id: int, worker: str) -> str:
         log.exception("lead %s: notification %s could not be built", lead_id, notification_id)
         message = None
     # End the read transaction before talking to SMTP.
-    db.session.commit()
+    db.session.rollback()
 
     if message is None:
         outcome: Exception = TransientError("could not build the message")
@@ -186,62 +184,34 @@ def send_claimed(notification_id: int, worker: str) -> str:
     return NotificationStatus.PENDING
 
 
-def send_all(ids: list[int], worker: str) -> float:
-    """Send each claimed notification; returns this thread's CPU seconds (a slow server's wait is not)."""
-    started = time.thread_time()
-    for notification_id in ids:
-        send_claimed(notification_id, worker)
-    return time.thread_time() - started
-
-
-def run_once(
-    worker: str | None = None,
-    batch: int = 10,
-    waiting_too: bool = False,
-    pace: Callable[[float], None] | None = None,
-) -> int:
-    """Deliver all that is due (with `waiting_too`, all that is pending); returns how many were tried.
-
-    `pace`, when given, is called before each claim with the CPU seconds this thread spent sending
-    since the last one (time waiting on a slow mail server is not counted).
-    """
+def run_once(worker: str | None = None, batch: int = 10, waiting_too: bool = False) -> int:
+    """Deliver all that is due (with `waiting_too`, all that is pending); returns how many were tried."""
     worker = worker or worker_name()
     tried: set[int] = set()
-    spent = 0.0
     while True:
-        if pace is not None:
-            pace(spent)
         ids = claim(worker, limit=batch, waiting_too=waiting_too, exclude=tried)
         if not ids:
             return len(tried)
-        spent = send_all(ids, worker)
+        for notification_id in ids:
+            send_claimed(notification_id, worker)
         tried.update(ids)
 
 
 class Dispatcher:
-    """The web process's background sender (OUTBOX_INLINE).
+    """The web process's background sender (OUTBOX_INLINE): a queue, a thread and a sweep.
 
-    New notifications are handed over after their commit and sent at once; every
-    OUTBOX_POLL_SECONDS the thread also sweeps for retries and lapsed claims. The
-    thread starts in the process that serves requests, after any fork.
-
-    Visitors come first. While the process is serving requests, the sender takes turns:
-    it sends what is queued, then waits so that sending uses at most OUTBOX_BUSY_SHARE of
-    the time (its CPU time), or until the requests stop. Idle, it sends at once. Under a spike, what the
-    visitors handed over is claimed in batches and delivered as the spike eases; nothing
-    waits longer than its turn, and nothing is lost (it is in the outbox, not in memory).
+    New notifications are handed over after their commit and sent at once; what piled up meanwhile
+    is claimed in one batch. Every OUTBOX_POLL_SECONDS the thread also sweeps for retries and lapsed
+    claims. The thread starts in the process that serves requests, after any fork. Nothing waits in
+    memory only: a handed-over id is in the outbox too, and a sweep or `flask outbox run` takes it.
+    A busy site runs `flask outbox run` as its own service instead (README "Deploy").
     """
-
-    # No request has started for this long: the process is idle and the sender need not wait.
-    IDLE_SECONDS = 0.05
 
     def __init__(self, app: Flask, threads: int = 1):
         self.app = app
         self.threads = threads
-        self.busy_share = min(1.0, max(0.01, app.config.get("OUTBOX_BUSY_SHARE", 0.1)))
         self.batch = 50
         self.queue: queue.Queue[int] = queue.Queue()
-        self.last_request_at = 0.0
         self._pid: int | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -270,30 +240,9 @@ class Dispatcher:
             thread.join(timeout)
         self._pid = None
 
-    def note_request(self) -> None:
-        """A request started in this process (a plain store: no lock on the request path)."""
-        self.last_request_at = time.monotonic()
-
     def hand_off(self, notification_id: int) -> None:
         self.ensure_started()
         self.queue.put(notification_id)
-
-    def busy(self) -> bool:
-        return time.monotonic() - self.last_request_at < self.IDLE_SECONDS
-
-    def wait_for_turn(self, spent: float) -> None:
-        """After `spent` CPU seconds of sending, give the process back to visitors while they keep it busy.
-
-        CPU time, not elapsed time: waiting on a slow mail server takes nothing from visitors.
-        """
-        if spent <= 0 or self.busy_share >= 1.0:
-            return
-        deadline = time.monotonic() + spent * (1 - self.busy_share) / self.busy_share
-        while self.busy() and not self._stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._stop.wait(min(left, self.IDLE_SECONDS))
 
     def _take_queued(self, first: int) -> list[int]:
         """`first` and whatever else is already queued, up to a batch: one claim for all of them."""
@@ -309,7 +258,6 @@ class Dispatcher:
         poll = self.app.config["OUTBOX_POLL_SECONDS"]
         stop = self._stop
         next_sweep = 0.0  # sweep at once: a restart may have left notifications pending
-        spent = 0.0
         while not stop.is_set():
             try:
                 # Wake at least every second to notice stop(); sweep every `poll` seconds.
@@ -318,19 +266,19 @@ class Dispatcher:
                 notification_id = None
             if stop.is_set():
                 break
-            if notification_id is None:
-                if time.monotonic() < next_sweep:
-                    continue
-                next_sweep = time.monotonic() + poll
+            sweep = time.monotonic() >= next_sweep
+            if notification_id is None and not sweep:
+                continue
             try:
                 with self.app.app_context():
                     worker = worker_name()
-                    if notification_id is None:
-                        run_once(worker, pace=self.wait_for_turn)
-                        continue
-                    self.wait_for_turn(spent)
-                    won = claim(worker, limit=self.batch, ids=self._take_queued(notification_id))
-                    spent = send_all(won, worker)
+                    if notification_id is not None:
+                        for won in claim(worker, limit=self.batch, ids=self._take_queued(notification_id)):
+                            send_claimed(won, worker)
+                    # Also between hand-offs: a steady stream of new leads must not starve the retries.
+                    if sweep:
+                        next_sweep = time.monotonic() + poll
+                        run_once(worker)
             except Exception:
                 # The notification stays in the outbox; the next sweep or `outbox run` takes it.
                 log.exception("outbox: background pass failed")
