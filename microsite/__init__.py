@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    app.wsgi_app = wsgi_stack(app)
     return app
 
 
@@ -40,22 +41,22 @@ def configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import assets, content, database, notify, security, sessions, templating
-    from .extensions import csrf, limiter, mail
-    from .staff.auth import login_manager
+    from . import assets, content, crossorigin, database, notify, security, templating
+    from .extensions import limiter, login_manager, mail
 
     security.init_app(app)
-    sessions.init_app(app)
     assets.init_app(app)
     database.init_app(app)
-    csrf.init_app(app)
-    sessions.init_templates(app)
     mail.init_app(app)
     limiter.init_app(app)
+    crossorigin.init_app(app)  # after the limiter: a refused request still counts
     content.init_app(app)
     templating.init_app(app)
     notify.init_app(app)
-    login_manager.init_app(app)
+    # Flask-Login's own init_app would also add an after_request hook to every response that reads
+    # the session for its "remember me" cookie, which staff never get; reading the session marks a
+    # public page `Vary: Cookie`. So attach the manager as its docs say init_app does, without it.
+    app.login_manager = login_manager
 
 
 def register_blueprints(app: Flask) -> None:
@@ -70,3 +71,25 @@ def register_errorhandlers(app: Flask) -> None:
     from . import errors
 
     errors.init_app(app)
+
+
+def wsgi_stack(app: Flask):
+    """What wraps Flask, outermost first: ProxyFix, WhiteNoise, the security headers, the page cache.
+
+    ProxyFix (only when TRUSTED_PROXY_COUNT says proxies set X-Forwarded-*) gives everything inside
+    the visitor's address and scheme. WhiteNoise answers static files before Flask is reached, with
+    the security headers it computed per file. SecurityHeaders adds them to every other answer. The
+    page cache answers the public pages from memory once Flask has rendered them.
+    """
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from . import assets, pages, security
+
+    wsgi = pages.serve_cached(app, app.wsgi_app)
+    wsgi = security.SecurityHeaders(wsgi)
+    wsgi = assets.serve_static(app, wsgi)
+    proxies = app.config["TRUSTED_PROXY_COUNT"]
+    if proxies > 0:
+        # Only then is X-Forwarded-For believed; otherwise a client could pick its own address.
+        wsgi = ProxyFix(wsgi, x_for=proxies, x_proto=proxies, x_host=proxies)
+    return wsgi

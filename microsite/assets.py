@@ -111,25 +111,33 @@ def build_command() -> None:
 
 
 def init_app(app: Flask) -> None:
+    """Build the static files and make `url_for('static', …)` name the fingerprinted copies."""
     app.cli.add_command(static_cli)
     if app.debug:
         # While developing, Flask serves static/ as it is, so an edited stylesheet shows on reload.
         return
-    root = Path(app.config["STATIC_ROOT"])
-    manifest = build(Path(app.static_folder), root)
-    hashed_urls = {f"{app.static_url_path}/{hashed}" for hashed in manifest.values()}
-    app.wsgi_app = WhiteNoise(
-        app.wsgi_app,
-        root=str(root),
-        prefix=app.static_url_path,
-        max_age=PLAIN_MAX_AGE,
-        allow_all_origins=False,
-        add_headers_function=_add_headers,
-        immutable_file_test=lambda path, url: url in hashed_urls,
-    )
+    manifest = build(Path(app.static_folder), Path(app.config["STATIC_ROOT"]))
+    app.extensions["static_manifest"] = manifest
 
     @app.url_defaults
     def fingerprinted_static_url(endpoint: str, values: dict) -> None:
         """`url_for('static', filename='site.css')` names the hashed copy, cached for a year."""
         if endpoint == "static":
             values["filename"] = manifest.get(values.get("filename"), values.get("filename"))
+
+
+def serve_static(app: Flask, wsgi_app):
+    """WhiteNoise in front of `wsgi_app`, serving STATIC_ROOT; `wsgi_app` itself while debugging."""
+    manifest = app.extensions.get("static_manifest")
+    if manifest is None:
+        return wsgi_app
+    hashed_urls = {f"{app.static_url_path}/{hashed}" for hashed in manifest.values()}
+    return WhiteNoise(
+        wsgi_app,
+        root=app.config["STATIC_ROOT"],
+        prefix=app.static_url_path,
+        max_age=PLAIN_MAX_AGE,
+        allow_all_origins=False,
+        add_headers_function=_add_headers,
+        immutable_file_test=lambda path, url: url in hashed_urls,
+    )

@@ -78,6 +78,7 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         # Fingerprinted, compressed copies of static/ (microsite/assets.py); nginx may serve them.
         "STATIC_ROOT": get("STATIC_ROOT") or str(instance_path / "static"),
         "SITE_URL": (get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        # A form sent sooner after the page was shown (site.js measures it) is kept as suspected spam.
         "FORM_MIN_SECONDS": _float(get("FORM_MIN_SECONDS"), 3.0),
         "RATELIMIT_ENABLED": _bool(get("RATELIMIT_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": get("RATELIMIT_STORAGE_URI") or "memory://",
@@ -94,8 +95,6 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "SPAM_RETENTION_DAYS": _int(get("SPAM_RETENTION_DAYS"), 30),
         "OUTBOX_INLINE": _bool(get("OUTBOX_INLINE"), True),
         "OUTBOX_THREADS": _int(get("OUTBOX_THREADS"), 1),
-        # While the web process serves visitors, its sender uses at most this share of the time.
-        "OUTBOX_BUSY_SHARE": _float(get("OUTBOX_BUSY_SHARE"), 0.1),
         "OUTBOX_LEASE_SECONDS": _float(get("OUTBOX_LEASE_SECONDS"), 300.0),
         "OUTBOX_POLL_SECONDS": _float(get("OUTBOX_POLL_SECONDS"), 15.0),
         "OUTBOX_RETRY_BASE_SECONDS": _float(get("OUTBOX_RETRY_BASE_SECONDS"), 30.0),
@@ -103,8 +102,12 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "OUTBOX_GIVE_UP_HOURS": _float(get("OUTBOX_GIVE_UP_HOURS"), 48.0),
         # A form never carries more than a few kilobytes; anything larger is refused before parsing.
         "MAX_CONTENT_LENGTH": _int(get("MAX_CONTENT_LENGTH"), 64 * 1024),
-        # Forms stay valid for a long read of the article before the visitor presses Send.
+        # A token (staff forms, and the public form shown again to a browser without Fetch Metadata)
+        # stays valid for a long read before the visitor presses Send.
         "WTF_CSRF_TIME_LIMIT": _int(get("WTF_CSRF_TIME_LIMIT"), 6 * 3600),
+        # A staff login's cookie is sent once, at login: refreshed on every response, it would ride on
+        # the public pages too, with Vary: Cookie, where a shared cache must never see it.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(get("SESSION_COOKIE_SECURE"), False),

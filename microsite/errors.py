@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
-from flask_wtf.csrf import CSRFError
+from flask import Flask, current_app, render_template, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
+from .templating import render_apart
 
 log = logging.getLogger(__name__)
 
 TITLES = {
     400: "Something in that request did not work",
+    403: "That request came from another website",
     404: "We could not find that page",
     405: "That is not something this page can do",
     413: "That was more than this form accepts",
@@ -25,26 +26,26 @@ TITLES = {
 
 
 def render_error(status: int, headers: dict | None = None, reason: str | None = None):
-    """The branded page for `status`; `reason` picks a more specific explanation where there is one."""
-    title = TITLES.get(status, "Something went wrong")
-    page = render_template("error.html", status=status, title=title, reason=reason)
-    return page, status, headers or {}
+    """The branded page for `status`; `reason` picks a more specific explanation where there is one.
+
+    The same for everyone, so rendered once per process: a flood of rate-limited requests costs a
+    dictionary lookup each. Sent `no-store` (security.SecurityHeaders), as an answer to one request.
+    """
+    pages = current_app.extensions.setdefault("error_pages", {})
+    page = pages.get((status, reason))
+    if page is None:
+        title = TITLES.get(status, "Something went wrong")
+        page = pages[status, reason] = render_apart(
+            lambda: render_template("error.html", status=status, title=title, reason=reason)
+        )
+    return page, status, {"Content-Type": "text/html; charset=utf-8", **(headers or {})}
 
 
 def init_app(app: Flask) -> None:
-    @app.errorhandler(CSRFError)
-    def csrf_error(error: CSRFError):
-        if request.endpoint == "leads.consultation":
-            from .leads import csrf_failed
-
-            return csrf_failed()
-        return render_error(400)
-
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        headers = dict(error.get_response().headers) if error.code in (405, 429) else {}
-        headers.pop("Content-Type", None)
-        headers.pop("Content-Length", None)
+        # 405's Allow; a 429's Retry-After comes from Flask-Limiter's own after_request hook.
+        headers = {k: v for k, v in error.get_headers() if k != "Content-Type"} if error.code == 405 else {}
         return render_error(error.code or 500, headers)
 
     @app.errorhandler(OperationalError)

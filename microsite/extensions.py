@@ -1,12 +1,13 @@
 """The extension objects, created unbound; `create_app` binds them."""
 
-from flask import current_app, request
+from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf import csrf as flask_wtf_csrf
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -14,21 +15,15 @@ class Base(DeclarativeBase):
     pass
 
 
-class CSRFProtect(flask_wtf_csrf.CSRFProtect):
-    """Flask-WTF's, with the method checked before the exemptions: a page view skips their lookups."""
-
-    def protect(self, apply_exemptions: bool = False) -> None:
-        if request.method not in current_app.config["WTF_CSRF_METHODS"]:
-            return
-        super().protect(apply_exemptions)
-
-
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+# Flask-WTF's tokens, checked only where crossorigin.py asks for them (WTF_CSRF_CHECK_DEFAULT is off):
+# on every staff form, and on the public form when a browser sent neither Sec-Fetch-Site nor Origin.
 csrf = CSRFProtect()
 mail = Mail()
 # No default limits: only the routes that write say how often they may be called.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+login_manager = LoginManager()
 
 
 @limiter.request_filter

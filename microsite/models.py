@@ -56,8 +56,8 @@ class Lead(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     status: Mapped[str] = mapped_column(String(20), default=LeadStatus.NEW, index=True)
     spam_reason: Mapped[str | None] = mapped_column(String(40))
-    # A key rendered into each form: a double click or a resend stores one lead.
-    submission_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # A hash of office, phone, email and message: the same request within the hour is this lead again.
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
 
     full_name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
@@ -74,7 +74,7 @@ class Lead(db.Model):
     utm_source: Mapped[str | None] = mapped_column(String(100))
     utm_medium: Mapped[str | None] = mapped_column(String(100))
     utm_campaign: Mapped[str | None] = mapped_column(String(100))
-    referrer: Mapped[str | None] = mapped_column(String(500))
+    referrer: Mapped[str | None] = mapped_column(String(500))  # the referring site's origin only
     landing_path: Mapped[str | None] = mapped_column(String(500))
 
     notifications: Mapped[list[Notification]] = relationship(

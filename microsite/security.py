@@ -12,7 +12,6 @@ from urllib.parse import parse_qsl
 import flask
 from flask import Flask
 from werkzeug.formparser import FormDataParser
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -38,7 +37,8 @@ HSTS = "max-age=31536000; includeSubDomains"
 STATIC_HEADERS = (
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
     ("X-Content-Type-Options", "nosniff"),
-    # Not no-referrer: Flask-WTF's strict check on HTTPS needs our own Referer.
+    # Not no-referrer: a same-origin POST's Referer names the page a lead came from (leads/attribution.py),
+    # and Flask-WTF's token check on HTTPS needs it.
     ("Referrer-Policy", "strict-origin-when-cross-origin"),
     ("Permissions-Policy", PERMISSIONS_POLICY),
     ("Cross-Origin-Opener-Policy", "same-origin"),
@@ -50,11 +50,11 @@ _STATIC_NAMES = [(name.lower(), (name, value)) for name, value in STATIC_HEADERS
 
 
 class SecurityHeaders:
-    """Adds the fixed headers to every answer the app makes, errors included, unless a view set its own.
+    """Adds the fixed headers to every answer Flask makes, errors included, unless a view set its own.
 
-    At the WSGI layer they join a plain list. As an after_request hook each went through Werkzeug's
-    Headers validation, the largest single cost of a page view's response after the signing.
-    `no-store` for pages that used the session is set where the session is saved (sessions.py).
+    `Cache-Control: no-store` is the default: an answer may be kept by a browser or a proxy only when
+    its view says so (the public pages, sitemap.xml, robots.txt). A re-shown form, an error page or a
+    staff page then never lands in a shared cache by an oversight.
     """
 
     def __init__(self, wsgi_app):
@@ -67,6 +67,8 @@ class SecurityHeaders:
         def start(status, headers, exc_info=None):
             present = {name.lower() for name, _ in headers}
             headers.extend(header for name, header in _STATIC_NAMES if name not in present)
+            if "cache-control" not in present:
+                headers.append(("Cache-Control", "no-store"))
             if secure and "strict-transport-security" not in present:
                 headers.append(("Strict-Transport-Security", HSTS))
             return start_response(status, headers, exc_info)
@@ -77,8 +79,10 @@ class SecurityHeaders:
 class _StrictFormDataParser(FormDataParser):
     """Undecodable bytes become U+FFFD, which validation refuses.
 
-    Werkzeug turns them into "%FF"-style text instead, which would be stored as if
-    the visitor had typed it.
+    Werkzeug turns them into "%FF"-style text instead, which would be stored as if the visitor had
+    typed it. This restates Werkzeug's private `FormDataParser._parse_urlencoded` (3.1), for
+    correctness: check it at every Werkzeug upgrade (tests/test_bad_input.py fails if it stops
+    being called).
     """
 
     def _parse_urlencoded(self, stream, mimetype, content_length, options):
@@ -92,8 +96,3 @@ class Request(flask.Request):
 
 def init_app(app: Flask) -> None:
     app.request_class = Request
-    app.wsgi_app = SecurityHeaders(app.wsgi_app)
-    proxies = app.config["TRUSTED_PROXY_COUNT"]
-    if proxies > 0:
-        # Only then is X-Forwarded-For believed; otherwise a client could pick its own address.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)

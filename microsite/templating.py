@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,15 @@ def phone_display(e164: str) -> str:
     if number.country_code == 1:
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def render_apart(render: Callable[[], str]) -> bytes:
+    """`render()` outside the visitor's request, as UTF-8, for a page every visitor is sent.
+
+    Nothing of the request being answered (its query string, cookies, headers) can reach the page.
+    """
+    with current_app.test_request_context(base_url=current_app.config["SITE_URL"]):
+        return render().encode()
 
 
 def init_app(app: Flask) -> None:

@@ -4,6 +4,17 @@
   "use strict";
   var form = document.getElementById("consultation");
   if (!form) return;
+  var shownAt = Date.now();
+
+  // Where the visitor came from, for the clinic's counts: only the other site's origin (a search
+  // engine, say), never a path. Our own pages are not a source, and a form shown again keeps its value.
+  var referrer = form.elements.referrer;
+  if (referrer && !referrer.value && document.referrer) {
+    try {
+      var from = new URL(document.referrer);
+      if (from.origin !== window.location.origin && /^https?:$/.test(from.protocol)) referrer.value = from.origin;
+    } catch (e) { /* not a URL: leave it empty */ }
+  }
 
   // After a failed submit, take the visitor (and a screen reader) straight to the list of problems.
   var summary = document.getElementById("error-summary");
@@ -95,6 +106,9 @@
   form.addEventListener("submit", function (event) {
     if (sending) { event.preventDefault(); return; }
     sending = true;
+    // How long the page was open before Send: a form sent within a few seconds is kept aside as
+    // suspected spam for staff to review, never refused. Without this script nothing is judged.
+    if (form.elements.elapsed) form.elements.elapsed.value = ((Date.now() - shownAt) / 1000).toFixed(1);
     if (button) {
       button.setAttribute("aria-disabled", "true");
       button.textContent = "Sending your request…";

@@ -22,6 +22,7 @@ from microsite.extensions import db
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+SITE_URL = "https://clinic.example.com"  # the apps' under test: the one origin a form may come from
 
 
 def free_port() -> int:
@@ -120,7 +121,7 @@ def make_config(database_url: str, tmp_path, **overrides) -> dict:
         "FORM_MIN_SECONDS": 0,
         "OUTBOX_INLINE": False,
         "RATELIMIT_ENABLED": False,
-        "SITE_URL": "https://clinic.example.com",
+        "SITE_URL": SITE_URL,
     }
     config.update(overrides)
     return config
@@ -169,10 +170,15 @@ class _Inputs(HTMLParser):
 
 
 def hidden_fields(html: str) -> dict[str, str]:
-    """The hidden inputs of the rendered form: CSRF token, submission key, start time, attribution."""
+    """The hidden inputs of a rendered form (on a public page: the empty ones site.js would fill in)."""
     parser = _Inputs()
     parser.feed(html)
     return parser.values
+
+
+def browser_headers(path: str = "/") -> dict[str, str]:
+    """What a current browser sends with a form posted from our page at `path` (Fetch Metadata)."""
+    return {"Sec-Fetch-Site": "same-origin", "Origin": SITE_URL, "Referer": f"{SITE_URL}{path}"}
 
 
 def valid_data(**overrides) -> dict[str, str]:
@@ -191,11 +197,14 @@ def valid_data(**overrides) -> dict[str, str]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def submit(client, path: str = "/", **overrides):
-    """Load `path`, then post the form as a browser would, with its hidden fields."""
+def submit(client, path: str = "/", headers: dict[str, str] | None = None, **overrides):
+    """Load `path`, then post its form as a browser would: its hidden fields, Fetch Metadata, Referer."""
     page = client.get(path)
+    assert page.status_code == 200, path
     fields = hidden_fields(page.get_data(as_text=True))
-    return client.post("/consultation", data={**fields, **valid_data(**overrides)})
+    return client.post(
+        "/consultation", data={**fields, **valid_data(**overrides)}, headers=headers or browser_headers(path)
+    )
 
 
 @contextmanager

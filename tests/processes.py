@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from http.cookies import SimpleCookie
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
-from conftest import free_port, hidden_fields, valid_data
+from conftest import SITE_URL, browser_headers, free_port, hidden_fields, valid_data
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
@@ -45,7 +44,7 @@ BASE_ENV = {
     "MAIL_SERVER": "127.0.0.1",
     "MAIL_TIMEOUT": "5",
     "MAIL_DEFAULT_SENDER": "Anti Aging and Ketamine Center <no-reply@example.com>",
-    "SITE_URL": "https://clinic.example.com",
+    "SITE_URL": SITE_URL,  # the origin browser_headers() says a form came from
     "FORM_MIN_SECONDS": "0",
     "RATELIMIT_ENABLED": "false",
     "OUTBOX_INLINE": "true",
@@ -114,12 +113,14 @@ class Process:
         self._log.close()
 
 
-def flask_command(args: list[str], env: dict[str, str], timeout: float = 60) -> str:
-    """Run `flask --app wsgi …` to completion; its output, or an AssertionError with it."""
+def flask_command(args: list[str], env: dict[str, str], timeout: float = 60, stdin: str = "") -> str:
+    """Run `flask --app wsgi …` to completion (`stdin`: what the operator types at its prompts);
+    its output, or an AssertionError with it."""
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", *args],
         cwd=ROOT,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -436,7 +437,7 @@ def request(port: int, method: str, path: str, body: str | None = None, headers=
         connection.request(method, path, body=body, headers=headers or {})
         answer = connection.getresponse()
         data = answer.read().decode("utf-8", "replace")
-        # Header names folded to lower case; Set-Cookie values joined like a browser would read them.
+        # Header names folded to lower case; a repeated header's values joined, one a line.
         found: dict[str, str] = {}
         for name, value in answer.getheaders():
             key = name.lower()
@@ -447,7 +448,8 @@ def request(port: int, method: str, path: str, body: str | None = None, headers=
 
 
 def visitor_data(n: int, **overrides) -> dict[str, str]:
-    """A distinct, valid visitor: per-phone and per-email limits must not merge them."""
+    """A distinct, valid visitor: per-phone and per-email limits must not merge them, nor must the
+    one-lead-per-request rule (the same office, phone, email and message within an hour is one lead)."""
     return valid_data(
         full_name=f"Visitor {n}",
         phone=f"941{200 + n // 10000:03d}{n % 10000:04d}",
@@ -457,36 +459,39 @@ def visitor_data(n: int, **overrides) -> dict[str, str]:
     )
 
 
+FORM_POST = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
 @dataclass
 class Visitor:
-    """One browser: loads the page, keeps its cookie and hidden fields, sends the form."""
+    """One browser: loads a public page (the same bytes for everyone, no cookie), sends its form.
+
+    Nothing from the page view is needed to send: no cookie, no token. The POST carries what a
+    browser sends with a same-origin form, and the hidden fields site.js fills in.
+    """
 
     port: int
-    cookies: dict[str, str] = field(default_factory=dict)
+    path: str = "/"
     fields: dict[str, str] = field(default_factory=dict)
+    shown_at: float = 0.0
 
-    def _cookie_header(self) -> dict[str, str]:
-        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
-
-    def _keep_cookies(self, response: Response) -> None:
-        for line in response.headers.get("set-cookie", "").split("\n"):
-            jar = SimpleCookie()
-            jar.load(line)
-            self.cookies.update({name: morsel.value for name, morsel in jar.items()})
-
-    def open(self, path: str = "/") -> Response:
-        response = request(self.port, "GET", path, headers=self._cookie_header())
+    def open(self, path: str | None = None) -> Response:
+        self.path = path or self.path
+        response = request(self.port, "GET", self.path)
         assert response.status == 200, (response.status, response.body[:500])
-        self._keep_cookies(response)
+        assert "set-cookie" not in response.headers, response.headers  # a public page keeps no state
         self.fields = hidden_fields(response.body)
+        self.shown_at = time.monotonic()
         return response
 
     def send(self, data: dict[str, str], port: int | None = None) -> Response:
-        body = urllib.parse.urlencode({**self.fields, **data})
-        headers = {"Content-Type": "application/x-www-form-urlencoded", **self._cookie_header()}
-        response = request(port or self.port, "POST", "/consultation", body, headers)
-        self._keep_cookies(response)
-        return response
+        fields = dict(self.fields)
+        if self.shown_at:  # site.js: the seconds from the page being shown to Send
+            fields["elapsed"] = f"{time.monotonic() - self.shown_at:.1f}"
+        body = urllib.parse.urlencode({**fields, **data})
+        # What a current browser sends with a same-origin form: Sec-Fetch-Site, Origin, Referer (the page).
+        headers = {**FORM_POST, **browser_headers(self.path)}
+        return request(port or self.port, "POST", "/consultation", body, headers)
 
 
 # -- figures ------------------------------------------------------------------------------

@@ -1,19 +1,42 @@
-"""Whatever arrives, the answer is clear, never a 5xx, and a rejected request stores nothing."""
+"""Whatever arrives, the answer is clear, never a 5xx, and a rejected request stores nothing.
 
+The visible fields refuse what does not belong in them (422, nothing stored). The hidden fields and the
+Referer are the browser's, not the visitor's: they are cleaned, never refused, and what is stored from
+them is printable, short and of the expected shape.
+"""
+
+import re
 from urllib.parse import quote
 
 import pytest
-from conftest import hidden_fields, make_config, valid_data
+from conftest import SITE_URL, browser_headers, hidden_fields, make_config, valid_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from microsite import create_app
+from microsite.database import writing
 from microsite.extensions import db
-from microsite.models import Lead
+from microsite.models import Lead, LeadStatus, Notification
 
 VISIBLE_FIELDS = ["full_name", "phone", "email", "location", "contact_method", "best_time", "message"]
-HIDDEN_FIELDS = ["utm_source", "utm_medium", "utm_campaign", "referrer", "landing_path"]
+HIDDEN_FIELDS = ["referrer", "elapsed", "landing"]
+ATTRIBUTION = ["referrer", "landing_path", "utm_source", "utm_medium", "utm_campaign"]
+# What must never be stored from a hidden field or header: control characters (line breaks, NUL, ESC),
+# DEL and C1 controls, bidirectional overrides and isolates, and U+FFFD (what undecodable bytes become).
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffd]")
+
+BAD_BYTES = [
+    (b"Maria%0d%0aBcc:%20evil@example.com", "CRLF and a header"),
+    (b"Maria%0aX", "LF"),
+    (b"Maria%0dX", "CR"),
+    (b"Mar%00ia", "NUL"),
+    (b"Maria%e2%80%aeevil", "U+202E right-to-left override"),
+    (b"Maria%e2%81%a6evil", "U+2066 left-to-right isolate"),
+    (b"Mar%ff%feia", "invalid UTF-8"),
+    (b"Maria%1b%5b31m", "terminal escape"),
+    (b"Maria%c2%85X", "C1 next line"),
+]
 
 
 def count(app) -> int:
@@ -21,12 +44,22 @@ def count(app) -> int:
         return db.session.scalar(select(func.count()).select_from(Lead))
 
 
-def raw_post(client, fields: dict[str, str], raw: dict[str, bytes]):
-    """Post a urlencoded body built by hand, so any byte can be sent."""
+def stored_lead(app) -> Lead:
+    with app.app_context():
+        [lead] = db.session.scalars(select(Lead)).all()
+        db.session.expunge_all()
+        return lead
+
+
+def raw_post(client, fields: dict[str, str], raw: dict[str, bytes], headers: dict[str, str] | None = None):
+    """Post a urlencoded body built by hand, so any byte can be sent, as a browser on our page would."""
     parts = [f"{k}={quote(v)}".encode() for k, v in fields.items() if k not in raw]
     parts += [k.encode() + b"=" + v for k, v in raw.items()]
     return client.post(
-        "/consultation", data=b"&".join(parts), content_type="application/x-www-form-urlencoded"
+        "/consultation",
+        data=b"&".join(parts),
+        content_type="application/x-www-form-urlencoded",
+        headers=headers or browser_headers(),
     )
 
 
@@ -34,7 +67,20 @@ def form(client, **overrides) -> dict[str, str]:
     return {**hidden_fields(client.get("/").get_data(as_text=True)), **valid_data(**overrides)}
 
 
-@pytest.mark.parametrize("field", ["full_name", "phone", "email", *HIDDEN_FIELDS])
+def assert_attribution_is_clean(lead: Lead) -> None:
+    for column in ATTRIBUTION:
+        value = getattr(lead, column)
+        assert value is None or not UNSAFE.search(value), (column, value)
+    assert lead.referrer is None or re.fullmatch(r"https?://[^/?#]+", lead.referrer), lead.referrer
+    assert lead.landing_path is None or (
+        lead.landing_path.startswith("/") and not lead.landing_path.startswith("//")
+    ), lead.landing_path
+
+
+# -- the visible fields: refused, nothing stored ---------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["full_name", "phone", "email"])
 @pytest.mark.parametrize("payload", [b"Maria%0d%0aBcc:%20evil@example.com", b"Maria%0aX", b"Maria%0dX"])
 def test_line_breaks_in_single_line_fields_are_refused(client, app, field, payload):
     response = raw_post(client, form(client), {field: payload})
@@ -42,22 +88,25 @@ def test_line_breaks_in_single_line_fields_are_refused(client, app, field, paylo
     assert count(app) == 0
 
 
-@pytest.mark.parametrize("field", ["full_name", "phone", "email", "message", *HIDDEN_FIELDS])
+@pytest.mark.parametrize("field", ["full_name", "phone", "email", "message"])
 @pytest.mark.parametrize(
-    "payload,why",
-    [
-        (b"Mar%00ia", "NUL"),
-        (b"Maria%e2%80%aeevil", "U+202E right-to-left override"),
-        (b"Mar%ff%feia", "invalid UTF-8"),
-        (b"Maria%1b%5b31m", "terminal escape"),
-    ],
+    "payload,why", [p for p in BAD_BYTES if p[1] not in ("CRLF and a header", "LF", "CR")]
 )
 def test_invisible_and_broken_characters_are_refused(client, app, field, payload, why):
     response = raw_post(client, form(client), {field: payload})
     assert response.status_code == 422, why
-    assert "reload the page" in response.get_data(
-        as_text=True
-    ) or "special or invisible" in response.get_data(as_text=True)
+    assert "special or invisible" in response.get_data(as_text=True), why
+    assert count(app) == 0
+
+
+def test_undecodable_bytes_become_replacement_characters_not_text(client, app):
+    """The strict urlencoded parser (microsite/security.py) is in use: Werkzeug's own would turn the
+    bytes into "%FF" text, which validation would let through as if the visitor had typed it."""
+    response = raw_post(client, form(client), {"message": b"caf%e9%ff"})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "caf\ufffd\ufffd" in page  # the message shown again, as the parser read it
+    assert "%E9" not in page.upper() and "special or invisible" in page
     assert count(app) == 0
 
 
@@ -71,15 +120,140 @@ def test_line_breaks_in_the_message_are_kept_as_text(client, app):
 @pytest.mark.parametrize("email", ["a@example.com\r\nBcc: b@example.com", "a@example.com,b@example.com",
                                    '"x" <evil@example.com>', "a@example.com b@example.com"])  # fmt: skip
 def test_email_header_tricks_are_refused(client, app, email):
-    response = client.post("/consultation", data=form(client, email=email))
+    response = client.post("/consultation", data=form(client, email=email), headers=browser_headers())
     assert response.status_code == 422
     assert count(app) == 0
 
 
 def test_a_forged_page_value_outside_the_choices_is_refused(client, app):
-    response = client.post("/consultation", data=form(client, location="bradenton\r\n"))
+    response = client.post(
+        "/consultation", data=form(client, location="bradenton\r\n"), headers=browser_headers()
+    )
     assert response.status_code == 422
     assert count(app) == 0
+
+
+# -- the hidden fields and the Referer: cleaned, never refused -------------------------------
+
+
+@pytest.mark.parametrize("payload,why", BAD_BYTES)
+@pytest.mark.parametrize(
+    "field,before,after",
+    [
+        ("referrer", b"https://www.google.com/se", b"arch"),
+        ("landing", b"/ketamine-therapy-sarasota?utm_source=goo", b"gle&utm_medium=cpc"),
+        ("landing", b"/?utm_campaign=", b"%26utm_source%3D"),
+        ("elapsed", b"", b""),
+    ],
+)
+def test_bad_characters_in_hidden_fields_are_cleaned_and_never_stored(
+    client, app, field, before, after, payload, why
+):
+    response = raw_post(client, form(client), {field: before + payload + after})
+    assert response.status_code == 303, why  # the lead is stored: the visitor typed none of this
+    lead = stored_lead(app)
+    assert lead.status == LeadStatus.NEW, why
+    assert_attribution_is_clean(lead)
+
+
+def test_a_cleaned_referrer_keeps_only_the_site(client, app):
+    response = raw_post(client, form(client), {"referrer": b"https://www.GOO%0d%0agle.com/search?q=ketamine"})
+    assert response.status_code == 303
+    assert stored_lead(app).referrer == "https://www.google.com"
+
+
+@pytest.mark.parametrize(
+    "referrer",
+    ["javascript:alert(1)", "ftp://files.example.com", "data:text/html,hi", "//www.google.com", "google",
+     "android-app://com.google.android.gm/"],
+)  # fmt: skip
+def test_a_referrer_that_is_not_an_http_site_is_dropped(client, app, referrer):
+    response = client.post("/consultation", data=form(client, referrer=referrer), headers=browser_headers())
+    assert response.status_code == 303
+    assert stored_lead(app).referrer is None
+
+
+@pytest.mark.parametrize(
+    "hidden,referer",
+    [
+        ({"referrer": "https://["}, None),
+        ({"referrer": "https://www.google.com]"}, None),
+        ({"referrer": "https://www.google\uff03.com"}, None),
+        ({}, f"https://[{SITE_URL[8:]}/?utm_source=x"),
+    ],
+    ids=["referrer-open-bracket", "referrer-close-bracket", "referrer-nfkc", "referer-header-bracket"],
+)
+def test_a_malformed_url_in_the_referrer_is_dropped_not_a_5xx(client, app, hidden, referer):
+    headers = browser_headers() if referer is None else {**browser_headers(), "Referer": referer}
+    response = client.post("/consultation", data=form(client, **hidden), headers=headers)
+    assert response.status_code == 303  # stored; what cannot be parsed is simply not kept
+    lead = stored_lead(app)
+    assert_attribution_is_clean(lead)
+    assert lead.referrer is None
+
+
+@pytest.mark.parametrize(
+    "referrer,kept",
+    [("https://user:secret@www.google.com/search?q=x", "https://www.google.com"),
+     ("https://WWW.Bing.com:8443/", "https://www.bing.com:8443"),
+     ("https://www.google.com:notaport/", None), ("https://exa mple.com/", None)],
+)  # fmt: skip
+def test_only_a_plain_origin_of_the_referrer_is_kept(client, app, referrer, kept):
+    response = client.post("/consultation", data=form(client, referrer=referrer), headers=browser_headers())
+    assert response.status_code == 303
+    assert stored_lead(app).referrer == kept
+
+
+@pytest.mark.parametrize(
+    "landing",
+    ["//evil.example/?utm_source=x", "https://evil.example/?utm_source=x", "evil?utm_source=x",
+     "javascript:alert(1)", "\\\\evil.example/?utm_source=x"],
+)  # fmt: skip
+def test_a_landing_that_is_not_a_path_of_ours_is_dropped(client, app, landing):
+    response = client.post("/consultation", data=form(client, landing=landing), headers=browser_headers())
+    assert response.status_code == 303
+    lead = stored_lead(app)
+    assert lead.landing_path is None
+    assert (lead.utm_source, lead.utm_medium, lead.utm_campaign) == (None, None, None)
+
+
+def test_campaign_tags_are_cleaned_after_they_are_decoded(client, app):
+    """Percent-encoded control characters in the landing page's query are decoded, then removed."""
+    landing = (
+        "/ketamine-therapy-bradenton?utm_source=goo%0D%0Agle&utm_medium=c%E2%80%AEpc&utm_campaign=sp%FFring"
+    )
+    response = client.post("/consultation", data=form(client, landing=landing), headers=browser_headers())
+    assert response.status_code == 303
+    lead = stored_lead(app)
+    assert (lead.utm_source, lead.utm_medium, lead.utm_campaign) == ("google", "cpc", "spring")
+    assert lead.landing_path == "/ketamine-therapy-bradenton"
+    assert_attribution_is_clean(lead)
+
+
+def test_campaign_tags_in_the_referer_header_are_cleaned_too(client, app):
+    headers = {
+        **browser_headers(),
+        "Referer": f"{SITE_URL}/?utm_source=goo%0d%0agle&utm_medium=%1b%5b31mcpc&utm_campaign=%00x",
+    }
+    response = client.post("/consultation", data=form(client), headers=headers)
+    assert response.status_code == 303
+    lead = stored_lead(app)
+    assert (lead.utm_source, lead.utm_medium, lead.utm_campaign) == ("google", "[31mcpc", "x")
+    assert lead.landing_path == "/"
+    assert_attribution_is_clean(lead)
+
+
+@pytest.mark.parametrize("elapsed", ["", "soon", "nan", "inf", "-inf", "-5", "1e999", "0x10", "Mar%00ia"])
+def test_an_elapsed_time_that_is_not_a_time_is_not_judged(client, app, elapsed):
+    """site.js's measure is a signal only: garbage in it neither refuses nor marks the lead as spam."""
+    app.config["FORM_MIN_SECONDS"] = 3
+    response = client.post("/consultation", data=form(client, elapsed=elapsed), headers=browser_headers())
+    assert response.status_code == 303
+    lead = stored_lead(app)
+    assert lead.status == LeadStatus.NEW and lead.spam_reason is None
+
+
+# -- generated input -------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -91,18 +265,36 @@ def fuzz_app(tmp_path_factory):
     return app
 
 
+def empty(app) -> None:
+    """No leads: the same request twice is one lead, so each example starts from nothing."""
+    with app.app_context(), writing():
+        db.session.execute(delete(Notification))
+        db.session.execute(delete(Lead))
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    field=st.sampled_from(VISIBLE_FIELDS + HIDDEN_FIELDS + ["website", "submission_key", "started"]),
-    value=st.text(max_size=300),
-)
+@given(field=st.sampled_from([*VISIBLE_FIELDS, *HIDDEN_FIELDS, "website"]), value=st.text(max_size=300))
 def test_generated_text_in_any_field_never_gives_a_5xx(fuzz_app, field, value):
     client = fuzz_app.test_client()
-    before = count(fuzz_app)
-    response = client.post("/consultation", data=form(client, **{field: value}))
+    empty(fuzz_app)
+    response = client.post("/consultation", data=form(client, **{field: value}), headers=browser_headers())
     assert response.status_code in (303, 422), response.status_code
-    after = count(fuzz_app)
-    assert after == before + (1 if response.status_code == 303 else 0)
+    assert count(fuzz_app) == (1 if response.status_code == 303 else 0)
+    if field in HIDDEN_FIELDS or field == "website":
+        assert response.status_code == 303  # hidden fields are cleaned, never refused
+    if response.status_code == 303:
+        assert_attribution_is_clean(stored_lead(fuzz_app))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=st.text(max_size=200))
+def test_generated_text_in_the_referer_never_gives_a_5xx_nor_reaches_the_lead(fuzz_app, query):
+    client = fuzz_app.test_client()
+    empty(fuzz_app)
+    headers = {**browser_headers(), "Referer": f"{SITE_URL}/?utm_source={quote(query)}"}
+    response = client.post("/consultation", data=form(client), headers=headers)
+    assert response.status_code == 303
+    assert_attribution_is_clean(stored_lead(fuzz_app))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -110,5 +302,10 @@ def test_generated_text_in_any_field_never_gives_a_5xx(fuzz_app, field, value):
 def test_generated_bytes_as_a_body_never_give_a_5xx(fuzz_app, body):
     client = fuzz_app.test_client()
     client.get("/")
-    response = client.post("/consultation", data=body, content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/consultation",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        headers=browser_headers(),
+    )
     assert response.status_code < 500

@@ -143,7 +143,54 @@ def test_visitor_sends_the_form_and_reaches_thanks(browser, live, viewport, java
     assert all(url.startswith(live.base_url) for url in page.requests), page.requests
     # Nothing broke the Content-Security-Policy (no inline script or style) or failed to load.
     assert page.errors == []
+    # Reading and asking left no trace in the browser: not one cookie, from any response.
+    assert context.cookies() == []
     context.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_the_landing_pages_campaign_reaches_the_lead_and_the_staff_email(browser, live, javascript):
+    from email import message_from_bytes
+    from email.policy import default
+
+    from microsite.notify.outbox import run_once
+
+    context, page = open_page(browser, live, PHONE, javascript)
+    landing = "/ketamine-therapy-sarasota?utm_source=google&utm_medium=cpc&utm_campaign=spring-zo%C3%AB"
+    page.goto(live.base_url + landing, referer="https://www.google.com/")
+    fill_form(page, f"Campaign {'js' if javascript else 'nojs'}")
+    page.get_by_role("button", name="Send my request").click()
+    page.wait_for_url("**/thanks")
+    lead = latest_lead(live)
+    assert (lead.utm_source, lead.utm_medium, lead.utm_campaign) == ("google", "cpc", "spring-zoë")
+    assert lead.landing_path == "/ketamine-therapy-sarasota"
+    # The search engine is known only from site.js, which reads document.referrer.
+    assert lead.referrer == ("https://www.google.com" if javascript else None)
+    with live.app_context():
+        run_once()
+    mail_dir = Path(live.config["MAIL_FILE_DIR"])
+    [eml] = [p for p in mail_dir.glob("*.eml") if f"-lead-{lead.id}-" in p.name]
+    body = message_from_bytes(eml.read_bytes(), policy=default).get_body(("plain",)).get_content()
+    assert "google / cpc / spring-zoë" in body
+    assert "/ketamine-therapy-sarasota" in body
+    assert context.cookies() == []
+    context.close()
+
+
+def test_a_too_quick_send_is_kept_as_suspected_spam_not_refused(browser, tmp_path):
+    """site.js measures the time from the page shown to Send; a bot's second is not a person's minute."""
+    app = create_app(make_config(f"sqlite:///{tmp_path / 'quick.sqlite3'}", tmp_path, FORM_MIN_SECONDS=3600))
+    with app.app_context():
+        db.create_all()
+    with live_server(app):
+        context, page = open_page(browser, app, PHONE)
+        page.goto(app.base_url + "/")
+        fill_form(page, "Quick Sender")
+        page.get_by_role("button", name="Send my request").click()
+        page.wait_for_url("**/thanks")  # the same answer as for a person
+        lead = latest_lead(app)
+        assert (lead.status, lead.spam_reason) == ("spam", "too-fast")
+        context.close()
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)

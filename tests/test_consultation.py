@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from conftest import hidden_fields, submit, text_of, valid_data
+from conftest import SITE_URL, browser_headers, hidden_fields, submit, text_of, valid_data
 from sqlalchemy import func, select
 
 from microsite.extensions import db
@@ -45,18 +45,57 @@ def test_valid_request_is_stored_with_its_notification(client, app, office):
         assert notification.status == NotificationStatus.PENDING
 
 
-def test_attribution_travels_from_the_landing_page_to_the_lead(client, app):
-    page = client.get(
-        "/ketamine-therapy-sarasota?utm_source=google&utm_medium=organic&utm_campaign=winter",
-        headers={"Referer": "https://www.google.com/search"},
-    )
+def test_attribution_comes_from_the_page_the_form_was_sent_from(client, app):
+    """Campaign tags and landing page from the POST's Referer; the search engine from site.js's field."""
+    path = "/ketamine-therapy-sarasota?utm_source=google&utm_medium=organic&utm_campaign=winter"
+    page = client.get(path)
     fields = hidden_fields(page.get_data(as_text=True))
-    response = client.post("/consultation", data={**fields, **valid_data(location="sarasota")})
+    fields["referrer"] = "https://www.google.com"  # what site.js copies from document.referrer
+    response = client.post(
+        "/consultation", data={**fields, **valid_data(location="sarasota")}, headers=browser_headers(path)
+    )
     assert response.status_code == 303
     lead = only_lead(app)
     assert (lead.utm_source, lead.utm_medium, lead.utm_campaign) == ("google", "organic", "winter")
-    assert lead.referrer == "https://www.google.com/search"
+    assert lead.referrer == "https://www.google.com"
     assert lead.landing_path == "/ketamine-therapy-sarasota"
+
+
+def test_only_the_referring_sites_origin_is_kept(client, app):
+    response = submit(client, referrer="https://www.google.com/search?q=ketamine+depression+sarasota")
+    assert response.status_code == 303
+    assert only_lead(app).referrer == "https://www.google.com"
+
+
+def test_without_javascript_or_referer_the_lead_is_stored_without_attribution(client, app):
+    headers = {"Sec-Fetch-Site": "same-origin"}  # a browser with Referer switched off, no script
+    assert client.post("/consultation", data=valid_data(), headers=headers).status_code == 303
+    lead = only_lead(app)
+    assert (lead.utm_source, lead.referrer, lead.landing_path) == (None, None, None)
+
+
+def test_another_sites_referer_is_not_taken_for_a_landing_page(client, app):
+    headers = {"Origin": SITE_URL, "Referer": "https://elsewhere.example/?utm_source=fake"}
+    assert client.post("/consultation", data=valid_data(), headers=headers).status_code == 303
+    lead = only_lead(app)
+    assert lead.utm_source is None and lead.landing_path is None
+
+
+def test_a_form_shown_again_keeps_the_landing_page_for_the_next_send(client, app):
+    path = "/ketamine-therapy-bradenton?utm_source=newsletter&utm_campaign=fall"
+    first = client.post("/consultation", data=valid_data(phone="12"), headers=browser_headers(path))
+    assert first.status_code == 422
+    fields = hidden_fields(first.get_data(as_text=True))
+    assert fields["landing"] == path
+    # The next POST's Referer is /consultation: the hidden field carries the landing page on.
+    again = client.post(
+        "/consultation", data={**fields, **valid_data()}, headers=browser_headers("/consultation")
+    )
+    assert again.status_code == 303
+    lead = only_lead(app)
+    assert (lead.utm_source, lead.utm_campaign, lead.landing_path) == (
+        "newsletter", "fall", "/ketamine-therapy-bradenton"
+    )  # fmt: skip
 
 
 def test_optional_fields_may_be_left_out(client, app):
@@ -114,49 +153,51 @@ def test_every_wrong_field_gets_its_own_message(client, app):
     assert lead_count(app) == 0
 
 
-def test_missing_csrf_token_is_400_with_values_kept_and_a_fresh_token(client, app):
-    page = client.get("/")
-    fields = hidden_fields(page.get_data(as_text=True))
-    del fields["csrf_token"]
-    response = client.post("/consultation", data={**fields, **valid_data(full_name="José Example")})
-    assert response.status_code == 400
-    html = response.get_data(as_text=True)
-    assert "press <strong>Send my request</strong> again" in html
-    assert 'value="José Example"' in html
-    assert 'value="maria@example.com"' in html
-    fresh = hidden_fields(html)
-    assert fresh["csrf_token"]
-    assert lead_count(app) == 0
-    # Pressing Send again with the re-rendered form works.
-    again = client.post("/consultation", data={**fresh, **valid_data(full_name="José Example")})
-    assert again.status_code == 303
-    assert only_lead(app).full_name == "José Example"
-
-
-def test_expired_csrf_token_is_400_with_values_kept(app, client):
-    app.config["WTF_CSRF_TIME_LIMIT"] = 1
-    page = client.get("/")
-    fields = hidden_fields(page.get_data(as_text=True))
-    import time
-
-    time.sleep(2.1)
-    response = client.post("/consultation", data={**fields, **valid_data()})
-    assert response.status_code == 400
-    assert "Send my request" in response.get_data(as_text=True)
-    assert 'value="Maria Example"' in response.get_data(as_text=True)
-    assert lead_count(app) == 0
-
-
 def test_double_click_stores_one_lead_and_thanks_both_clicks(client, app):
     page = client.get("/")
     fields = hidden_fields(page.get_data(as_text=True))
-    first = client.post("/consultation", data={**fields, **valid_data()})
-    second = client.post("/consultation", data={**fields, **valid_data()})
+    first = client.post("/consultation", data={**fields, **valid_data()}, headers=browser_headers())
+    second = client.post("/consultation", data={**fields, **valid_data()}, headers=browser_headers())
     assert first.status_code == second.status_code == 303
     assert second.headers["Location"] == "/thanks"
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Lead)) == 1
         assert db.session.scalar(select(func.count()).select_from(Notification)) == 1
+
+
+def test_back_and_send_again_from_another_page_is_still_one_lead(client, app):
+    """Whatever else the form carries (another page, a JavaScript field, a best time), the same request
+    (office, phone, email, message) within the hour is one lead."""
+    assert submit(client, "/").status_code == 303
+    again = submit(client, "/ketamine-therapy-bradenton", best_time="any", elapsed="40.2", referrer="")
+    assert again.status_code == 303
+    assert lead_count(app) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"location": "sarasota"}, {"phone": "941-555-0177"}, {"email": "other@example.com"},
+     {"message": "Another question."}],
+)  # fmt: skip
+def test_a_different_request_from_the_same_person_is_a_new_lead(client, app, change):
+    assert submit(client).status_code == 303
+    assert submit(client, **change).status_code == 303
+    assert lead_count(app) == 2
+
+
+def test_the_same_request_after_the_hour_is_a_new_lead(client, app):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from microsite.database import writing
+    from microsite.models import utcnow
+
+    assert submit(client).status_code == 303
+    with app.app_context(), writing() as session:
+        session.execute(update(Lead).values(created_at=utcnow() - timedelta(minutes=61)))
+    assert submit(client).status_code == 303
+    assert lead_count(app) == 2
 
 
 @pytest.mark.parametrize("name", ["José Ñúñez", "李小龙", "O'Brien", "Zoë Ångström-Łukasz"])

@@ -12,7 +12,7 @@ SECTIONS = [
     "Insights from Recent Studies",
 ]
 FORM_FIELDS = ["full_name", "phone", "email", "location", "contact_method", "best_time", "message", "consent",
-               "website", "csrf_token"]  # fmt: skip
+               "website", "referrer", "elapsed"]  # fmt: skip
 
 
 def test_landing_page_shows_the_article_and_the_form(client):
@@ -29,6 +29,9 @@ def test_landing_page_shows_the_article_and_the_form(client):
     assert '<form id="consultation" method="post" action="/consultation"' in html
     for name in FORM_FIELDS:
         assert f'name="{name}"' in html
+    # Nothing per visitor in the page (crossorigin.py): no token, no key, no signed time.
+    for name in ["csrf_token", "submission_key", "started", "landing"]:
+        assert f'name="{name}"' not in html
     assert 'value="bradenton"' in html and 'value="sarasota"' in html
 
 
@@ -68,17 +71,10 @@ def test_unknown_location_is_404(client):
     assert client.get("/ketamine-therapy-tampa").status_code == 404
 
 
-def test_form_carries_the_visit_attribution(client):
-    response = client.get(
-        "/?utm_source=google&utm_medium=cpc&utm_campaign=fall", headers={"Referer": "https://www.google.com/"}
-    )
-    fields = hidden_fields(response.get_data(as_text=True))
-    assert fields["utm_source"] == "google"
-    assert fields["utm_medium"] == "cpc"
-    assert fields["utm_campaign"] == "fall"
-    assert fields["referrer"] == "https://www.google.com/"
-    assert fields["landing_path"] == "/"
-    assert len(fields["submission_key"]) == 32
+def test_the_hidden_fields_are_empty_until_site_js_fills_them(client):
+    fields = hidden_fields(client.get("/?utm_source=google", headers={"Referer": "https://www.google.com/"})
+                           .get_data(as_text=True))  # fmt: skip
+    assert fields == {"referrer": "", "elapsed": ""}
 
 
 def test_thanks_page_is_noindex_and_lists_the_phones(client, app):

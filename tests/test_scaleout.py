@@ -1,19 +1,22 @@
 """Scale-out: two gunicorn instances and two `flask outbox run` workers on one PostgreSQL and one Redis.
 
 The proof that the app scales out: any instance takes any visitor (one secret, no local
-state), every lead is stored and mailed exactly once whoever sends it, and the rate limit
-is one count shared by all instances. Figures go to stdout and reports/load.txt:
+state: a token one instance signs is good on the other), every lead is stored and mailed
+exactly once whoever sends it, and the rate limit is one count shared by all instances.
+Figures go to stdout and reports/load.txt:
     .venv/bin/python -m pytest tests/test_scaleout.py -s
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from collections import Counter
 
 import pytest
 import redis
-from conftest import require_postgres, require_redis
+from conftest import SITE_URL, hidden_fields, require_postgres, require_redis
 from processes import (
+    FORM_POST,
     OFFICE_PHONES,
     Database,
     FaultySMTPServer,
@@ -22,6 +25,7 @@ from processes import (
     crowd,
     process_env,
     report,
+    request,
     visitor_data,
 )
 
@@ -77,8 +81,8 @@ def test_two_instances_and_two_workers_store_and_mail_300_leads_exactly_once(sta
         process.wait_running()
 
     ports = [p.port for p in instances]
-    # Visitor n loads the page from one instance and, for half of them, posts to the other:
-    # the session cookie and CSRF token signed by one must be good on the other.
+    # Visitor n loads the page from one instance and, for half of them, posts to the other: the
+    # page sets no cookie and the form carries no token, so nothing ties a visitor to an instance.
     result = crowd(ports, VISITORS, post_port=lambda n: ports[(n // 2) % 2])
     check_everyone_arrived_once("scaleout-postgresql-redis", database, mail, result)
 
@@ -114,3 +118,28 @@ def test_the_rate_limit_counts_across_both_instances(started, shared):
     for phone in OFFICE_PHONES:
         assert phone in limited.body
     assert database.count("lead") == 3
+
+
+def test_a_form_shown_again_with_a_token_by_one_instance_is_sent_through_the_other(started, shared):
+    """A browser without Fetch Metadata gets the form again with a token and its session cookie
+    (crossorigin.py); pressing Send may reach the other instance, which must accept what the first signed."""
+    database, redis_url, _ = shared
+    env = settings(database, redis_url, 9, OUTBOX_INLINE="false")
+    instances = [started.gunicorn(env, workers=1, threads=2, name=name) for name in ("a", "b")]
+    for process in instances:
+        process.wait_ready()
+
+    data = urllib.parse.urlencode(visitor_data(0))
+    old_browser = {**FORM_POST, "Referer": f"{SITE_URL}/?utm_source=radio"}  # no Sec-Fetch-Site, no Origin
+    shown_again = request(instances[0].port, "POST", "/consultation", data, old_browser)
+    assert shown_again.status == 400 and database.count("lead") == 0, shown_again.body[:500]
+    fields = hidden_fields(shown_again.body)
+    assert fields.get("csrf_token") and fields.get("landing") == "/?utm_source=radio", fields
+    cookie = "; ".join(line.split(";", 1)[0] for line in shown_again.headers["set-cookie"].split("\n"))
+
+    body = urllib.parse.urlencode({**visitor_data(0), **fields})
+    again = {**FORM_POST, "Referer": f"{SITE_URL}/consultation", "Cookie": cookie}
+    sent = request(instances[1].port, "POST", "/consultation", body, again)
+    assert sent.status == 303, sent.body[:2000]
+    [lead] = database.rows("SELECT email, utm_source, landing_path FROM lead")
+    assert tuple(lead) == ("visitor0@example.com", "radio", "/")

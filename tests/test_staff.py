@@ -11,10 +11,11 @@ from datetime import timedelta
 
 import pyotp
 import pytest
-from conftest import hidden_fields, submit
+from conftest import SITE_URL, hidden_fields, submit
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select, update
 
+from microsite.database import writing
 from microsite.extensions import db
 from microsite.models import AuditEvent, Lead, LeadStatus, Notification, NotificationStatus, StaffUser, utcnow
 from microsite.notify.outbox import run_once
@@ -26,9 +27,8 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def staff(app):
-    with app.app_context():
+    with app.app_context(), writing():
         accounts.create(EMAIL, PASSWORD)
-        db.session.commit()
     return EMAIL
 
 
@@ -58,7 +58,7 @@ def post(client, path: str, **data):
 def new_lead(client, **overrides) -> int:
     assert submit(client, **overrides).status_code == 303
     lead_id = db.session.scalar(select(Lead.id).order_by(Lead.id.desc()))
-    db.session.rollback()  # on SQLite a transaction holds the write lock the next submission needs
+    db.session.rollback()  # end the read: on SQLite its snapshot would not see the next lead
     return lead_id
 
 
@@ -137,10 +137,9 @@ def test_lockout_after_repeated_failures(app, client, staff):
     assert "locked" in response.get_data(as_text=True)
     assert goes_to_login(client.get("/staff/"))
     with app.app_context():
-        user = accounts.find(EMAIL)
-        assert user.locked_until > utcnow() + timedelta(minutes=10)
-        user.locked_until = utcnow() - timedelta(seconds=1)  # the lock runs out
-        db.session.commit()
+        assert accounts.find(EMAIL).locked_until > utcnow() + timedelta(minutes=10)
+        with writing():
+            accounts.find(EMAIL).locked_until = utcnow() - timedelta(seconds=1)  # the lock runs out
     assert login(client).status_code == 303
 
 
@@ -314,8 +313,8 @@ def test_inbox_is_paginated(app, client, staff):
 def test_lead_page_shows_everything_and_is_audited(app, client, staff):
     with app.app_context():
         lead_id = new_lead(client)
-        db.session.execute(update(Lead).values(utm_source="google", referrer="https://www.google.com/"))
-        db.session.commit()
+        with writing():
+            db.session.execute(update(Lead).values(utm_source="google", referrer="https://www.google.com/"))
     login(client)
     page = client.get(f"/staff/leads/{lead_id}").get_data(as_text=True)
     for text in ("Maria Example", "+19415550123", "maria@example.com", "I have tried two antidepressants.",
@@ -364,6 +363,115 @@ def test_a_post_without_its_token_changes_nothing(app, client, staff):
     assert response.status_code == 303
     with app.app_context():
         assert db.session.get(Lead, lead_id).status == LeadStatus.NEW
+
+
+# -- cross-origin requests: Fetch Metadata as well as the token ------------------------
+
+# What a browser sends with a form another site's page made it post; the Origin is checked only
+# when Sec-Fetch-Site is missing, so a forged Origin does not get a cross-site request through.
+FOREIGN = [
+    pytest.param({"Sec-Fetch-Site": "cross-site"}, id="cross-site"),
+    pytest.param({"Sec-Fetch-Site": "same-site"}, id="same-site"),
+    pytest.param({"Sec-Fetch-Site": "cross-site", "Origin": SITE_URL}, id="cross-site-with-our-origin"),
+    pytest.param({"Origin": "https://evil.example"}, id="foreign-origin"),
+]
+# What a browser sends from our own pages (or for a typed-in request).
+OURS = [
+    pytest.param({"Sec-Fetch-Site": "same-origin", "Origin": SITE_URL}, id="same-origin"),
+    pytest.param({"Sec-Fetch-Site": "none"}, id="none"),
+    pytest.param({"Origin": SITE_URL}, id="our-origin"),
+]
+
+
+def login_data(client) -> dict[str, str]:
+    fields = hidden_fields(client.get("/staff/login").get_data(as_text=True))
+    assert fields["csrf_token"]
+    return {**fields, "email": EMAIL, "password": PASSWORD}
+
+
+@pytest.mark.parametrize("headers", FOREIGN)
+def test_login_from_another_site_is_refused_even_with_a_valid_token(app, client, staff, headers):
+    response = client.post("/staff/login", data=login_data(client), headers=headers)
+    assert response.status_code == 403
+    assert "That request came from another website" in response.get_data(as_text=True)
+    assert goes_to_login(client.get("/staff/"))  # not logged in
+    assert audit_rows(app) == []  # no staff.login
+    with app.app_context():
+        assert accounts.find(EMAIL).last_login_at is None
+
+
+@pytest.mark.parametrize("headers", FOREIGN)
+def test_status_change_from_another_site_is_refused_even_with_a_valid_token(app, client, staff, headers):
+    with app.app_context():
+        lead_id = new_lead(client)
+    login(client)
+    before = audit_rows(app)
+    data = {"csrf_token": csrf(client, f"/staff/leads/{lead_id}"), "status": "closed"}
+    response = client.post(f"/staff/leads/{lead_id}/status", data=data, headers=headers)
+    assert response.status_code == 403
+    with app.app_context():
+        assert db.session.get(Lead, lead_id).status == LeadStatus.NEW
+    # Only the read of the lead page (for its token) is in the log: no lead.status.
+    assert [e.action for e in audit_rows(app)] == [*(e.action for e in before), "lead.view"]
+    assert client.get("/staff/").status_code == 200  # the session goes on
+
+
+def test_same_origin_without_a_token_is_refused(app, client, staff):
+    """Fetch Metadata alone is not enough on the staff side: the token is checked as well."""
+    same_origin = {"Sec-Fetch-Site": "same-origin", "Origin": SITE_URL}
+    fields = login_data(client)
+    del fields["csrf_token"]
+    response = client.post("/staff/login", data=fields, headers=same_origin)
+    assert response.status_code == 303
+    assert "That form had expired" in client.get(response.headers["Location"], follow_redirects=True).text
+    assert goes_to_login(client.get("/staff/"))
+    assert audit_rows(app) == []
+
+    with app.app_context():
+        lead_id = new_lead(client)
+    login(client)
+    before = [e.action for e in audit_rows(app)]
+    page = f"/staff/leads/{lead_id}"
+    response = client.post(
+        f"{page}/status",
+        data={"status": "closed"},
+        headers={**same_origin, "Referer": f"http://localhost{page}"},
+    )
+    assert response.status_code == 303 and response.headers["Location"] == page  # back to the lead
+    assert "That form had expired, so nothing was changed." in client.get(page).text
+    with app.app_context():
+        assert db.session.get(Lead, lead_id).status == LeadStatus.NEW
+    assert [e.action for e in audit_rows(app)] == [*before, "lead.view"]  # no lead.status
+
+
+@pytest.mark.parametrize("headers", OURS)
+def test_our_own_pages_with_a_valid_token_work(app, client, staff, headers):
+    response = client.post("/staff/login", data=login_data(client), headers=headers)
+    assert response.status_code == 303 and response.headers["Location"] == "/staff/"
+    assert client.get("/staff/").status_code == 200
+    with app.app_context():
+        lead_id = new_lead(client)
+    data = {"csrf_token": csrf(client, f"/staff/leads/{lead_id}"), "status": "contacted"}
+    response = client.post(f"/staff/leads/{lead_id}/status", data=data, headers=headers)
+    assert response.status_code == 303
+    with app.app_context():
+        assert db.session.get(Lead, lead_id).status == LeadStatus.CONTACTED
+    actions = [e.action for e in audit_rows(app)]
+    assert actions == ["staff.login", "lead.view", "lead.status"]
+
+
+def test_a_staff_session_does_not_make_public_pages_vary(app, client, staff):
+    anonymous = app.test_client().get("/")
+    assert login(client).status_code == 303
+    assert client.get("/staff/").status_code == 200  # the cookie is a working login
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" not in response.vary
+    assert response.headers["Cache-Control"] == "public, max-age=300"
+    assert response.data == anonymous.data
+    assert response.headers["ETag"] == anonymous.headers["ETag"]
+    assert client.get("/staff/").status_code == 200  # and reading a public page did not end it
 
 
 # -- notifications from the lead page -------------------------------------------------
@@ -438,12 +546,12 @@ def test_csv_export_neutralises_formula_cells_and_is_audited(app, client, staff)
         for i, formula in enumerate(FORMULAS):
             lead_id = new_lead(client, phone=f"941-555-01{i:02d}", email=f"person{i}@example.com")
             # Straight into the database: the form would strip the tab and the carriage return.
-            db.session.execute(
-                update(Lead)
-                .where(Lead.id == lead_id)
-                .values(full_name=formula, message=formula, utm_source=formula)
-            )
-            db.session.commit()
+            with writing():
+                db.session.execute(
+                    update(Lead)
+                    .where(Lead.id == lead_id)
+                    .values(full_name=formula, message=formula, utm_source=formula)
+                )
     login(client)
     response = client.get("/staff/leads.csv?office=bradenton")
     assert response.status_code == 200
@@ -474,12 +582,13 @@ def test_csv_export_follows_the_filter_and_hides_the_search_text_from_the_audit(
 def test_cli_export_by_office_and_date(app, client, runner):
     with app.app_context():
         new_lead(client, full_name="=cmd|' /C calc'!A0", location="sarasota")
-        old = new_lead(client, full_name="Old Request", location="sarasota")
+        # Another phone: the same office, phone, email and message within the hour is the same lead.
+        old = new_lead(client, full_name="Old Request", location="sarasota", phone="941-555-0144")
         new_lead(client, full_name="Bradenton Person")
-        db.session.execute(
-            update(Lead).where(Lead.id == old).values(created_at=utcnow() - timedelta(days=40))
-        )
-        db.session.commit()
+        with writing():
+            db.session.execute(
+                update(Lead).where(Lead.id == old).values(created_at=utcnow() - timedelta(days=40))
+            )
     since = (utcnow() - timedelta(days=7)).date().isoformat()
     result = runner.invoke(args=["leads", "export", "--since", since, "--office", "Sarasota"])
     assert result.exit_code == 0, result.output
@@ -526,8 +635,8 @@ def test_dashboard_draws_with_inline_svg(app, client, staff):
     with app.app_context():
         new_lead(client)
         lead_id = new_lead(client, phone="941-555-0100")
-        db.session.execute(update(Lead).where(Lead.id == lead_id).values(utm_source="newsletter"))
-        db.session.commit()
+        with writing():
+            db.session.execute(update(Lead).where(Lead.id == lead_id).values(utm_source="newsletter"))
     login(client)
     page = client.get("/staff/dashboard").get_data(as_text=True)
     assert page.count("<svg") == 3
@@ -578,3 +687,14 @@ def test_login_attempts_are_rate_limited(database_url, tmp_path):
         with app.app_context():
             db.drop_all()
             db.engine.dispose()
+
+
+def test_a_malformed_referer_on_an_expired_staff_form_is_not_a_5xx(client, staff):
+    """The token-expired handler goes back to the Referer only when it is a staff page of ours."""
+    response = client.post(
+        "/staff/login",
+        data={"email": "x@example.com", "password": "x"},
+        headers={"Sec-Fetch-Site": "same-origin", "Referer": "https://[clinic.example.com/staff/"},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/staff/")

@@ -9,6 +9,7 @@ from conftest import live_server, make_config
 from test_browser import DESKTOP, PHONE, axe_violations, browser  # noqa: F401 -- `browser` is a fixture
 
 from microsite import create_app
+from microsite.database import writing
 from microsite.extensions import db
 from microsite.models import AuditEvent, Lead, LeadStatus, Notification, utcnow
 from microsite.staff import accounts
@@ -22,7 +23,6 @@ PASSWORD = "a long front desk password"
 def add_lead(name: str, phone: str, location: str = "bradenton") -> int:
     now = utcnow()
     lead = Lead(
-        submission_key=f"{name}-{phone}".replace(" ", "")[:64],
         full_name=name,
         phone=phone,
         email=f"{name.partition(' ')[0].lower()}@example.com",
@@ -35,8 +35,8 @@ def add_lead(name: str, phone: str, location: str = "bradenton") -> int:
         created_at=now,
     )
     lead.notifications.append(Notification(status="sent", sent_at=now, attempts=1, created_at=now))
-    db.session.add(lead)
-    db.session.commit()
+    with writing():
+        db.session.add(lead)
     return lead.id
 
 
@@ -56,8 +56,8 @@ def live(tmp_path_factory):
     app = create_app(make_config(f"sqlite:///{tmp / 'staff.sqlite3'}", tmp, OUTBOX_INLINE=False))
     with app.app_context():
         db.create_all()
-        accounts.create(EMAIL, PASSWORD)
-        db.session.commit()
+        with writing():
+            accounts.create(EMAIL, PASSWORD)
         add_lead("Carla Finder", "+19415550177", "sarasota")
         add_lead("Dan Other", "+19415550166")
     with live_server(app):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
-import time
-import uuid
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_wtf import FlaskForm
-from itsdangerous import BadSignature
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -22,14 +21,11 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from ..signing import SignedSerializer
-
 # Control characters, DEL and C1 controls, bidirectional overrides and U+FFFD
 # (what undecodable bytes become): none belongs in a name, phone or address.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffd]")
 # A message may have line breaks and tabs; it only ever goes into an email body.
 _UNSAFE_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffd]")
-_SUBMISSION_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 CONTACT_METHODS = [SelectChoice("phone", "Phone call"), SelectChoice("text", "Text message"),
                    SelectChoice("email", "Email")]  # fmt: skip
@@ -40,9 +36,6 @@ BEST_TIMES = [
     SelectChoice("evening", "Evening"),
     SelectChoice("any", "Any time"),
 ]
-
-
-RELOAD = "Please reload the page and send the form again."
 
 
 def _strip(value):
@@ -62,33 +55,15 @@ _no_control_characters = _printable()
 
 
 def clean_hidden(value: str | None, limit: int) -> str:
-    """What a page puts into a hidden field: printable and short, whatever the URL said."""
+    """What a hidden field or a header may give us: printable and short, whatever was sent."""
     if not value:
-        return ""  # most visits: no campaign tags, no referrer
+        return ""  # most requests: no campaign tags, no referrer
     return _UNSAFE.sub("", value).strip()[:limit]
-
-
-def _hidden(limit: int) -> HiddenField:
-    # The page rendered these clean; anything else was made by hand, not typed by a visitor.
-    return HiddenField(validators=[Length(max=limit, message=RELOAD), _printable(RELOAD)])
-
-
-def started_serializer(app) -> SignedSerializer:
-    """Built once per app, by leads.init_app: constructing one costs more than signing with it."""
-    return SignedSerializer(app.config["SECRET_KEY"], salt="form-started")
-
-
-def _started_serializer() -> SignedSerializer:
-    return current_app.extensions["form_started_serializer"]
-
-
-def sign_start_time() -> str:
-    return _started_serializer().dumps(time.time())
 
 
 class ConsultationForm(FlaskForm):
     class Meta:
-        # CSRFProtect checks every POST before the view runs; the template prints a fresh token.
+        # crossorigin.py checks every POST before the view runs, and a token only where it must.
         csrf = False
 
     full_name = StringField(
@@ -134,13 +109,11 @@ class ConsultationForm(FlaskForm):
     # The honeypot: hidden from people and assistive technology; only bots fill it in.
     website = StringField("Leave this field empty")
 
-    submission_key = HiddenField()
-    started = HiddenField()
-    utm_source = _hidden(100)
-    utm_medium = _hidden(100)
-    utm_campaign = _hidden(100)
-    referrer = _hidden(500)
-    landing_path = _hidden(500)
+    # Filled in by static/site.js; without JavaScript they stay empty, and nothing is judged by them.
+    referrer = HiddenField()  # the site the visitor came from (document.referrer's origin)
+    elapsed = HiddenField()  # seconds from the page being shown to Send
+    # Only in a form shown again: the page the visitor first sent it from (leads/attribution.py).
+    landing = HiddenField()
 
     def __init__(self, *args, offices=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -177,23 +150,26 @@ class ConsultationForm(FlaskForm):
         text = (self.message.data or "").replace("\r\n", "\n").replace("\r", "\n").strip()
         return text or None
 
-    def cleaned_submission_key(self) -> str:
-        key = self.submission_key.data or ""
-        # A missing or odd key (a bot, a hand-made request) just gets no double-click protection.
-        return key if _SUBMISSION_KEY.match(key) else uuid.uuid4().hex
+    def fingerprint(self) -> str:
+        """The same request (office, phone, email, message) gives the same value: a double click or
+        a "back, send again" is recognised whatever else the form carried."""
+        parts = [self.location.data or "", self.phone_e164 or "", self.email_normalized or "",
+                 self.cleaned_message() or ""]  # fmt: skip
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
-    def attribution(self) -> dict[str, str | None]:
-        fields = ["utm_source", "utm_medium", "utm_campaign", "referrer", "landing_path"]
-        return {name: (self[name].data or "").strip() or None for name in fields}
+    def seconds_on_page(self) -> float | None:
+        """How long the page was open before Send, as site.js measured it; None when unknown."""
+        try:
+            seconds = float(self.elapsed.data or "")
+        except ValueError:
+            return None
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
     def spam_reason(self) -> str | None:
-        """Why this looks like a bot, or None. Bots get the same answer as people."""
+        """Why this looks like a bot, or None. Bots get the same answer as people, and are kept."""
         if self.website.data:
             return "honeypot"
-        try:
-            started = float(_started_serializer().loads(self.started.data or ""))
-        except (BadSignature, TypeError, ValueError):
-            return "no-start-time"
-        if time.time() - started < current_app.config["FORM_MIN_SECONDS"]:
+        seconds = self.seconds_on_page()
+        if seconds is not None and seconds < current_app.config["FORM_MIN_SECONDS"]:
             return "too-fast"
         return None

@@ -8,17 +8,17 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, func, insert, or_, select
-from sqlalchemy.exc import IntegrityError
 
 from ..content import Clinic
-from ..database import READ_ONLY
-from ..extensions import db
+from ..database import write_connection
 from ..models import Lead, LeadStatus, Notification, NotificationStatus, utcnow
 from .forms import ConsultationForm
 
 log = logging.getLogger(__name__)
 LEAD = Lead.__table__
 NOTIFICATION = Notification.__table__
+# The window in which the same request again (a double click, "back, send again") is the same lead.
+REPEAT_WINDOW = timedelta(hours=1)
 # Built once: constructing a statement costs more than running it on SQLite.
 RECENT_FOR_CONTACT = (
     select(func.count())
@@ -27,6 +27,12 @@ RECENT_FOR_CONTACT = (
         or_(LEAD.c.phone == bindparam("phone"), LEAD.c.email == bindparam("email")),
         LEAD.c.created_at >= bindparam("since"),
     )
+)
+SAME_REQUEST = (
+    select(LEAD.c.id)
+    .where(LEAD.c.fingerprint == bindparam("fingerprint"), LEAD.c.created_at >= bindparam("since"))
+    .order_by(LEAD.c.id)
+    .limit(1)
 )
 INSERT_LEAD = insert(LEAD).returning(LEAD.c.id)
 INSERT_NOTIFICATION = insert(NOTIFICATION).returning(NOTIFICATION.c.id)
@@ -43,26 +49,27 @@ class Captured:
     created: bool
 
 
-LEAD_WITH_KEY = select(LEAD.c.id).where(LEAD.c.submission_key == bindparam("key"))
+def _one_at_a_time(connection, fingerprint: str) -> None:
+    """Serialise captures of the same request, so two clicks at once store one lead.
+
+    SQLite's BEGIN IMMEDIATE already lets one writer in at a time; on PostgreSQL a transaction-scoped
+    advisory lock on the fingerprint does it, without holding up anybody else's request.
+    """
+    if connection.dialect.name == "postgresql":
+        key = int.from_bytes(bytes.fromhex(fingerprint[:16]), "big", signed=True)
+        connection.execute(select(func.pg_advisory_xact_lock(key)))
 
 
-def _lead_with_key(key: str) -> int | None:
-    """The lead an earlier send of the same form stored, if any."""
-    with db.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-        return connection.scalar(LEAD_WITH_KEY, {"key": key})
-
-
-def capture(form: ConsultationForm, clinic: Clinic) -> Captured:
-    """Store the lead with its pending notification; a repeated submission key returns the first lead."""
-    key = form.cleaned_submission_key()
+def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str | None]) -> Captured:
+    """Store the lead with its pending notification; the same request within the hour is the first lead."""
+    fingerprint = form.fingerprint()
     spam_reason = form.spam_reason()
     now = utcnow()
     limit = current_app.config["LEADS_PER_CONTACT_PER_HOUR"]
-    # Everything is built before the transaction: on SQLite it holds the one write lock, so what
-    # happens inside is three prepared Core statements and the commit, on the engine's own
-    # connection (no ORM session, no unit of work, no reload).
+    # Everything is built before the transaction, which holds SQLite's one write lock: inside, a few
+    # prepared Core statements and the commit (no ORM session, no unit of work, no reload).
     lead_values = {
-        "submission_key": key,
+        "fingerprint": fingerprint,
         "status": LeadStatus.SPAM if spam_reason else LeadStatus.NEW,
         "spam_reason": spam_reason,
         "full_name": form.full_name.data,
@@ -76,32 +83,27 @@ def capture(form: ConsultationForm, clinic: Clinic) -> Captured:
         "consent_version": clinic.consent_version,
         "consent_at": now,
         "created_at": now,
-        **form.attribution(),
+        **attribution,
     }
     notification_values = {
         "status": NotificationStatus.HELD if spam_reason else NotificationStatus.PENDING,
         "next_attempt_at": now,
         "created_at": now,
     }
-    contact = {"phone": form.phone_e164, "email": form.email_normalized, "since": now - timedelta(hours=1)}
-    try:
-        with db.engine.begin() as connection:
-            if connection.execute(RECENT_FOR_CONTACT, contact).scalar_one() >= limit:
-                repeated = connection.scalar(LEAD_WITH_KEY, {"key": key})
-                if repeated is None:
-                    raise TooManyForContact
-                return Captured(repeated, None, created=False)
-            lead_id = connection.execute(INSERT_LEAD, lead_values).scalar_one()
-            notification_id = connection.execute(
-                INSERT_NOTIFICATION, {"lead_id": lead_id, **notification_values}
-            ).scalar_one()
-    except IntegrityError:
-        # The same form sent twice (a double click, a resend after "back"): the first one stands.
-        lead_id = _lead_with_key(key)
-        if lead_id is None:
-            raise
-        log.info("lead %s: repeated submission ignored", lead_id)
-        return Captured(lead_id, None, created=False)
+    since = now - REPEAT_WINDOW
+    contact = {"phone": form.phone_e164, "email": form.email_normalized, "since": since}
+    with write_connection() as connection:
+        _one_at_a_time(connection, fingerprint)
+        repeated = connection.scalar(SAME_REQUEST, {"fingerprint": fingerprint, "since": since})
+        if repeated is not None:
+            log.info("lead %s: repeated request ignored", repeated)
+            return Captured(repeated, None, created=False)
+        if connection.execute(RECENT_FOR_CONTACT, contact).scalar_one() >= limit:
+            raise TooManyForContact
+        lead_id = connection.execute(INSERT_LEAD, lead_values).scalar_one()
+        notification_id = connection.execute(
+            INSERT_NOTIFICATION, {"lead_id": lead_id, **notification_values}
+        ).scalar_one()
 
     if spam_reason:
         log.info("lead %s: kept as suspected spam (%s)", lead_id, spam_reason)

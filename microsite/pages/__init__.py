@@ -1,24 +1,42 @@
-"""The pages people and search engines read: landing, locations, thanks, privacy, sitemap, robots, health."""
+"""The pages people and search engines read: landing, locations, thanks, privacy, sitemap, robots, health.
+
+Each public page is the same bytes for every visitor of its URL: rendered once per process, outside
+any visitor's request (so no query string, cookie or header can reach it), then answered from memory
+by `cache.PageCache` in front of Flask, with a strong ETag and a Cache-Control that lets browsers,
+nginx and a CDN keep it. No public page reads the session, so none sets a cookie or varies on one.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from flask import Blueprint, Flask, abort, current_app, render_template
+from flask import Blueprint, Flask, abort, current_app, render_template, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..database import READ_ONLY
 from ..extensions import db
-from .skeleton import render_form_page
+from ..leads import blank_form
+from ..templating import render_apart
+from .cache import PageCache, PublicPage
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
+HTML = "text/html; charset=utf-8"
+
+
+def public_page(render: Callable[[], str], content_type: str = HTML) -> PublicPage:
+    """This path's page, rendered by `render` at its first view; later views never reach Flask."""
+    pages: dict[str, PublicPage] = current_app.extensions["public_pages"]
+    page = pages.get(request.path)
+    if page is None:
+        page = pages[request.path] = PublicPage(render_apart(render), content_type)
+    return page  # a WSGI app, which Flask answers with
 
 
 @bp.get("/")
 def index():
-    return render_form_page("index.html", office=None)
+    return public_page(lambda: render_template("index.html", form=blank_form()))
 
 
 @bp.get("/ketamine-therapy-<slug>")
@@ -26,23 +44,36 @@ def location(slug: str):
     office = current_app.extensions["clinic"].office(slug)
     if office is None:
         abort(404)
-    return render_form_page("location.html", location=slug, office=office)
+    return public_page(lambda: render_template("location.html", office=office, form=blank_form(slug)))
 
 
 @bp.get("/thanks")
 def thanks():
-    return render_template("thanks.html")
+    return public_page(lambda: render_template("thanks.html"))
 
 
 @bp.get("/privacy")
 def privacy():
-    return render_template("privacy.html")
+    return public_page(lambda: render_template("privacy.html"))
+
+
+@bp.get("/sitemap.xml")
+def sitemap():
+    return public_page(lambda: render_template("sitemap.xml"), "application/xml; charset=utf-8")
+
+
+@bp.get("/robots.txt")
+def robots():
+    # Nothing disallowed: /thanks and /staff/ say noindex themselves, which a crawler must be let in to read.
+    site_url = current_app.config["SITE_URL"]
+    body = f"User-agent: *\nAllow: /\nSitemap: {site_url}/sitemap.xml\n"
+    return public_page(lambda: body, "text/plain; charset=utf-8")
 
 
 @bp.get("/healthz")
 def healthz():
     try:
-        with db.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+        with db.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError:
         log.warning("healthz: database unreachable")
@@ -50,21 +81,14 @@ def healthz():
     return {"status": "ok"}
 
 
-@bp.get("/sitemap.xml")
-def sitemap():
-    body = render_template("sitemap.xml")
-    return body, 200, {"Content-Type": "application/xml; charset=utf-8"}
-
-
-@bp.get("/robots.txt")
-def robots():
-    # Nothing disallowed: /thanks and /staff/ say noindex themselves, which a crawler must be let in to read.
-    body = f"User-agent: *\nAllow: /\nSitemap: {current_app.config['SITE_URL']}/sitemap.xml\n"
-    return body, 200, {"Content-Type": "text/plain; charset=utf-8"}
+def serve_cached(app: Flask, wsgi_app):
+    """`PageCache` in front of `wsgi_app`, holding this app's public pages."""
+    return PageCache(wsgi_app, app.extensions["public_pages"])
 
 
 def init_app(app: Flask) -> None:
     from .seo import structured_data
 
+    app.extensions["public_pages"] = {}
     app.register_blueprint(bp)
     app.jinja_env.globals["structured_data"] = structured_data

@@ -15,7 +15,7 @@ PUBLIC_ENDPOINTS = frozenset({"staff.login", "staff.login_code"})
 @bp.before_request
 def require_login():
     """Every staff route needs a login, so a new route cannot be left open by mistake."""
-    from .auth import login_manager
+    from ..extensions import login_manager
 
     if request.endpoint not in PUBLIC_ENDPOINTS and not current_user.is_authenticated:
         return login_manager.unauthorized()
@@ -29,6 +29,12 @@ def private_headers(response):
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     response.headers["Referrer-Policy"] = "same-origin"
     return response
+
+
+@bp.context_processor
+def staff_user() -> dict:
+    """`current_user` for the staff templates only: a public page never reads the session."""
+    return {"current_user": current_user}
 
 
 @bp.errorhandler(CSRFError)

@@ -6,30 +6,14 @@ import time
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
-from ..extensions import db, limiter
+from ..database import writing
+from ..extensions import db, limiter, login_manager
 from ..models import StaffUser
 from . import accounts, audit, bp
 from .forms import CodeForm, LoginForm
 
-
-class StaffLoginManager(LoginManager):
-    """Flask-Login, with its remember-me bookkeeping kept to the staff pages.
-
-    Its after-request hook opens the session on every response, the landing page's
-    included, and marks it as used: robots.txt and the health check went out as
-    `no-store` with `Vary: Cookie`. Public pages have no logged-in user to remember,
-    and staff never get a remember-me cookie (login_user without remember).
-    """
-
-    def _update_remember_cookie(self, response):
-        if request.blueprint != "staff":
-            return response
-        return super()._update_remember_cookie(response)
-
-
-login_manager = StaffLoginManager()
 login_manager.login_view = "staff.login"
 login_manager.login_message = "Please log in to see the staff pages."
 login_manager.login_message_category = "info"
@@ -57,7 +41,10 @@ def safe_next(target: str | None) -> str | None:
     """`target` as a path inside the staff pages, or None: never another host."""
     if not target or "\\" in target or any(ord(c) < 32 for c in target):
         return None
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # an unbalanced "[" in the host, say
+        return None
     if parts.scheme not in ("", "http", "https"):
         return None
     if parts.netloc and parts.netloc != request.host:
@@ -69,9 +56,9 @@ def safe_next(target: str | None) -> str | None:
 
 
 def _start_session(user: StaffUser, next_url: str | None):
-    accounts.register_success(user)
-    audit.record("staff.login", actor=user.email)
-    db.session.commit()
+    with writing():
+        accounts.register_success(user)
+        audit.record("staff.login", actor=user.email)
     session.clear()  # nothing from before the login carries over
     login_user(user)
     session.permanent = True
@@ -89,7 +76,6 @@ def login():
         form.next.data = safe_next(request.args.get("next")) or ""
     if form.validate_on_submit():
         attempt = accounts.check_password(form.email.data, form.password.data)
-        db.session.commit()  # the failure count, even when the login fails
         user = attempt.user
         if user is not None and user.totp_secret:
             session["staff_pending"] = {
@@ -123,13 +109,15 @@ def login_code():
         return redirect(url_for("staff.login"), 303)
     form = CodeForm()
     if form.validate_on_submit():
-        if accounts.is_locked(user):
-            problem = "locked"
-        elif accounts.check_second_factor(user, form.code.data):
+        with writing():
+            if accounts.is_locked(user):
+                problem = "locked"
+            elif accounts.check_second_factor(user, form.code.data):
+                problem = None
+            else:
+                problem = accounts.register_failure(user, "wrong code")
+        if problem is None:
             return _start_session(user, pending.get("next"))
-        else:
-            problem = accounts.register_failure(user, "wrong code")
-        db.session.commit()
         if problem == "locked":
             session.pop("staff_pending", None)
             flash("This account is locked for a while after too many failed attempts.", "error")
@@ -141,8 +129,8 @@ def login_code():
 
 @bp.post("/logout")
 def logout():
-    audit.record("staff.logout")
-    db.session.commit()
+    with writing():
+        audit.record("staff.logout")
     logout_user()
     session.clear()
     flash("You are logged out.", "info")

@@ -1,0 +1,86 @@
+"""The public pages' bytes, rendered once, and the WSGI layer that answers them from memory.
+
+A public page is the same for every visitor of its URL, so after its first view nothing about it is
+left to compute: its body (plain, gzip and Brotli), a strong ETag per encoding, and the headers that
+let a browser, nginx or a CDN keep it. `PageCache` sits in front of Flask (microsite.wsgi_stack) and
+answers a GET or HEAD for such a path itself: 200 with the bytes, or 304 when the client already
+holds them. It ignores the query string, so campaign tags never change a page. Anything it does not
+hold (a first view, a POST, a staff page, an unknown path) goes on to Flask, whose views fill it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import brotli
+from werkzeug.http import parse_etags
+
+# Five minutes: a changed page (a deploy, a corrected article) reaches every reader within that, and a
+# reader who comes back later revalidates with If-None-Match for a body-less 304.
+CACHE_CONTROL = "public, max-age=300"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One encoding of a page: its bytes and the headers of a 200 and of a 304 for it."""
+
+    body: bytes
+    etag: str  # unquoted
+    ok: list[tuple[str, str]]
+    not_modified: list[tuple[str, str]]
+
+
+def _variant(body: bytes, content_type: str, encoding: str | None, digest: str) -> Variant:
+    etag = f"{digest}-{encoding}" if encoding else digest
+    # A 304 repeats the validators and caching headers of the 200 it stands for (RFC 9110).
+    common = [("ETag", f'"{etag}"'), ("Cache-Control", CACHE_CONTROL), ("Vary", "Accept-Encoding")]
+    ok = [("Content-Type", content_type), ("Content-Length", str(len(body))), *common]
+    if encoding:
+        ok.append(("Content-Encoding", encoding))
+    return Variant(body, etag, ok, common)
+
+
+class PublicPage:
+    """A page every visitor is sent, as a small WSGI app: 200, 304, HEAD, gzip or Brotli."""
+
+    def __init__(self, body: bytes, content_type: str):
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        self.plain = _variant(body, content_type, None, digest)
+        # Compressed once, at the page's first view: a phone downloads a quarter of the bytes.
+        self.br = _variant(brotli.compress(body, quality=11), content_type, "br", digest)
+        self.gzip = _variant(gzip.compress(body, 9, mtime=0), content_type, "gzip", digest)
+
+    def variant_for(self, accept_encoding: str) -> Variant:
+        # As WhiteNoise chooses: by name, without weighing q-values (no browser sends "br;q=0").
+        if "br" in accept_encoding:
+            return self.br
+        if "gzip" in accept_encoding:
+            return self.gzip
+        return self.plain
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        variant = self.variant_for(environ.get("HTTP_ACCEPT_ENCODING", ""))
+        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+        if if_none_match and parse_etags(if_none_match).contains_weak(variant.etag):
+            start_response("304 Not Modified", list(variant.not_modified))
+            return []
+        start_response("200 OK", list(variant.ok))
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [variant.body]
+
+
+class PageCache:
+    """WSGI middleware: the public pages from memory, everything else from `wsgi_app`."""
+
+    def __init__(self, wsgi_app, pages: dict[str, PublicPage]):
+        self.wsgi_app = wsgi_app
+        self.pages = pages  # path -> page, filled by the views at each page's first view
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] in ("GET", "HEAD"):
+            page = self.pages.get(environ.get("PATH_INFO", ""))
+            if page is not None:
+                return page(environ, start_response)
+        return self.wsgi_app(environ, start_response)

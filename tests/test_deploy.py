@@ -1,0 +1,147 @@
+"""deploy/: nginx's site file is valid, and its microcache keeps the public pages and nothing else."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import free_port, live_server, make_config, unavailable
+
+from microsite import create_app
+from microsite.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy" / "nginx"
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if found is None:
+        unavailable("nginx is not installed (apt-get install nginx)")
+    return found
+
+
+def local_copy(tmp_path: Path) -> Path:
+    """The shipped site file with this machine's paths: a throwaway certificate, logs and cache here."""
+    (tmp_path / "snippets").mkdir()
+    shutil.copy(DEPLOY / "microsite-cache.conf", tmp_path / "snippets")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=clinic.example.com",
+         "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    site = (DEPLOY / "microsite.conf").read_text()
+    for old, new in [
+        ("/var/cache/nginx/microsite", str(tmp_path / "cache")),
+        ("/etc/letsencrypt/live/clinic.example.com/fullchain.pem", str(tmp_path / "cert.pem")),
+        ("/etc/letsencrypt/live/clinic.example.com/privkey.pem", str(tmp_path / "key.pem")),
+        ("/var/log/nginx/microsite.access.log combined_no_query", str(tmp_path / "access.log")),
+        ("include snippets/", f"include {tmp_path}/snippets/"),
+    ]:
+        assert old in site, old
+        site = site.replace(old, new)
+    (tmp_path / "site.conf").write_text(site)
+    return tmp_path / "site.conf"
+
+
+def nginx_conf(tmp_path: Path, body: str) -> Path:
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
+        f"{body}\n}}\n"
+    )
+    return conf
+
+
+def test_the_shipped_site_file_is_valid_nginx(tmp_path):
+    conf = nginx_conf(tmp_path, f"include {local_copy(tmp_path)};")
+    command = [nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(conf)]
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture
+def cached(tmp_path):
+    """The app behind nginx with the shipped microcache; X-Cache tells what nginx did."""
+    app = create_app(make_config(f"sqlite:///{tmp_path / 'app.sqlite3'}", tmp_path))
+    with app.app_context():
+        db.create_all()
+    binary = nginx_binary()
+    # nginx's workers run as nobody: their folder must be theirs to write in, outside pytest's own.
+    tmp_path = Path(tempfile.mkdtemp(prefix="microsite-nginx-"))
+    os.chmod(tmp_path, 0o777)
+    (tmp_path / "snippets").mkdir()
+    shutil.copy(DEPLOY / "microsite-cache.conf", tmp_path / "snippets")
+    port = free_port()
+    with live_server(app):
+        upstream = app.base_url.removeprefix("http://")
+        site = (DEPLOY / "microsite.conf").read_text()
+        cache_path = re.search(r"proxy_cache_path [^;]+;", site).group(0)
+        conf = nginx_conf(
+            tmp_path,
+            f"""  {cache_path.replace("/var/cache/nginx/microsite", str(tmp_path / "cache"))}
+  server {{
+    listen 127.0.0.1:{port};
+    add_header X-Cache $upstream_cache_status always;
+    location /staff/ {{ proxy_pass http://{upstream}; proxy_cache off; }}
+    location = /consultation {{ proxy_pass http://{upstream}; proxy_cache off; }}
+    location / {{ proxy_pass http://{upstream}; include {tmp_path}/snippets/microsite-cache.conf; }}
+  }}""",
+        )
+        process = subprocess.Popen([binary, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"])
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(base + "/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(10)
+            shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def fetch(url: str, method: str = "GET", data: bytes | None = None):
+    request = urllib.request.Request(url, method=method, data=data)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.headers
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers
+
+
+def test_the_microcache_keeps_the_public_pages_whatever_the_query_string(cached):
+    assert fetch(cached + "/")[1]["X-Cache"] == "MISS"
+    status, headers = fetch(cached + "/?utm_source=google&utm_campaign=spring")
+    assert status == 200 and headers["X-Cache"] == "HIT"
+    assert headers["Cache-Control"] == "public, max-age=300" and "Set-Cookie" not in headers
+    assert fetch(cached + "/privacy")[1]["X-Cache"] == "MISS"
+    assert fetch(cached + "/privacy")[1]["X-Cache"] == "HIT"
+
+
+@pytest.mark.parametrize(
+    "method,path", [("GET", "/staff/login"), ("GET", "/healthz"), ("GET", "/no-such-page"),
+                    ("POST", "/consultation")],
+)  # fmt: skip
+def test_the_microcache_never_keeps_what_the_app_says_not_to(cached, method, path):
+    data = b"full_name=x" if method == "POST" else None
+    for _ in range(3):
+        _, headers = fetch(cached + path, method, data)
+        assert headers.get("X-Cache") in (None, "", "MISS", "BYPASS", "EXPIRED"), (
+            path,
+            headers.get("X-Cache"),
+        )
+        assert headers["Cache-Control"] == "no-store"
