@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 export TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test lint db-upgrade outbox bench audit clean
+.PHONY: run dev test lint db-upgrade outbox bench audit clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 db-upgrade: $(VENV)/.installed
 	$(BIN)/flask --app wsgi db upgrade
 
+# What production runs: gunicorn with gunicorn.conf.py, on http://127.0.0.1:5000.
 run: db-upgrade
-	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
+	$(BIN)/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:5000 wsgi:app
+
+# Flask's development server with its reloader and debugger, for editing code and templates.
+dev: db-upgrade
+	$(BIN)/flask --app wsgi run --debug --host 127.0.0.1 --port 5000
 
 outbox: db-upgrade
 	$(BIN)/flask --app wsgi outbox run

@@ -1,12 +1,14 @@
--- GET one path; a returning visitor sends the session cookie given in BENCH_COOKIE.
+-- GET one path as a browser does. BENCH_ACCEPT_ENCODING overrides what it accepts ("" for none);
+-- BENCH_IF_NONE_MATCH makes it a returning reader revalidating the page it holds (a 304).
 package.path = os.getenv("BENCH_DIR") .. "/?.lua;" .. package.path
 require("report")
 
--- What every browser sends: a server that can compress may (WhiteNoise serves the stylesheet's Brotli
--- copy; the app and hello-world send their pages as they are, and nginx here has gzip off).
-wrk.headers["Accept-Encoding"] = "gzip, deflate, br"
+local accept = os.getenv("BENCH_ACCEPT_ENCODING") or "gzip, deflate, br"
+if accept ~= "" then
+  wrk.headers["Accept-Encoding"] = accept
+end
 
-local cookie = os.getenv("BENCH_COOKIE")
-if cookie and cookie ~= "" then
-  wrk.headers["Cookie"] = cookie
+local etag = os.getenv("BENCH_IF_NONE_MATCH")
+if etag and etag ~= "" then
+  wrk.headers["If-None-Match"] = etag
 end

@@ -1,9 +1,9 @@
 """Per-request cost inside one Python process, no server and no network: where `make bench` gaps come from.
 
-Calls the WSGI apps directly (best of 5 rounds) for the hello-world baseline, a new and a returning
-visitor's GET /, the stylesheet, and a valid POST /consultation (SQLite in a temporary folder, emails
-not sent). Much steadier than wrk on a shared machine, so a change to the request path shows here
-first; `--profile NAME` prints cProfile's top functions for one of them.
+Calls the WSGI apps directly (best of 5 rounds) for the hello-world baseline, GET / (200), GET / with a
+matching If-None-Match (304), the stylesheet, a rate-limited POST (429) and a valid POST /consultation
+(SQLite in a temporary folder, emails not sent). Much steadier than wrk on a shared machine, so a
+change to the request path shows here first; `--profile NAME` prints cProfile's top functions for one of them.
 
     .venv/bin/python scripts/inprocess.py [--requests 2000] [--profile post] [--sort tottime]
 """
@@ -29,11 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def environ(path: str = "/", method: str = "GET", cookie: str = "", body: bytes = b"", **headers) -> dict:
+def environ(path: str = "/", method: str = "GET", body: bytes = b"", **headers) -> dict:
     from werkzeug.test import EnvironBuilder
 
-    if cookie:
-        headers["Cookie"] = cookie
     content_type = "application/x-www-form-urlencoded" if body else None
     builder = EnvironBuilder(path=path, method=method, headers=headers, data=body, content_type=content_type)
     return builder.get_environ()
@@ -65,7 +63,7 @@ def best_ms(fn, requests: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--profile", choices=["get_new", "get_returning", "stylesheet", "post"])
+    parser.add_argument("--profile", choices=["get", "get_304", "stylesheet", "post_429", "post"])
     parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative, tottime, ncalls")
     args = parser.parse_args()
 
@@ -92,32 +90,39 @@ def main() -> int:
     logging.disable(logging.INFO)  # no "lead stored" line per POST on the terminal
 
     _, headers, page = call(app, environ())
-    cookie = headers["Set-Cookie"].split(";", 1)[0]
-    html = page.decode()
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    started = re.search(r'name="started"[^>]*value="([^"]+)"', html).group(1)
-    stylesheet = re.search(r'href="(/static/site[^"]*\.css)"', html).group(1)
+    etag = headers["ETag"]
+    stylesheet = re.search(r'href="(/static/site[^"]*\.css)"', page.decode()).group(1)
     counter = iter(range(10**9))
+    browser = {"Sec-Fetch-Site": "same-origin", "Referer": "http://localhost/"}
 
     def post():
         n = next(counter)
         fields = {
-            "csrf_token": csrf, "started": started, "submission_key": uuid.uuid4().hex,
             "full_name": "Maria Example", "phone": f"941{2000000 + n:07d}", "email": f"in-{n}@example.com",
             "location": "sarasota", "contact_method": "phone", "best_time": "any", "message": "",
-            "consent": "y", "website": "", "landing_path": "/",
+            "consent": "y", "website": "", "referrer": "", "elapsed": "12.5",
         }  # fmt: skip
-        env = environ("/consultation", "POST", cookie, urllib.parse.urlencode(fields).encode())
+        env = environ("/consultation", "POST", body=urllib.parse.urlencode(fields).encode(), **browser)
         assert call(app, env)[0].startswith("303"), "the POST was not accepted"
 
     def get(target, env: dict):
         return lambda: call(target, env)
 
+    # A second app whose limit is spent: every POST is refused with the 429 page.
+    os.environ.update(RATELIMIT_ENABLED="true", RATELIMIT_CONSULTATION="1 per hour")
+    from microsite import create_app
+
+    limited = create_app()
+    flood = environ("/consultation", "POST", body=b"full_name=x", **browser)
+    call(limited, flood)
+    assert call(limited, flood)[0].startswith("429")
+
     cases = {
         "hello": get(hello, environ()),
-        "get_new": get(app, environ()),
-        "get_returning": get(app, environ(cookie=cookie)),
+        "get": get(app, environ()),
+        "get_304": get(app, environ(**{"If-None-Match": etag})),
         "stylesheet": get(app, environ(stylesheet, **{"Accept-Encoding": "br"})),
+        "post_429": get(limited, flood),
         "post": post,
     }
     baseline = best_ms(cases["hello"], args.requests)
