@@ -36,6 +36,14 @@ BAD_BYTES = [
     (b"Mar%ff%feia", "invalid UTF-8"),
     (b"Maria%1b%5b31m", "terminal escape"),
     (b"Maria%c2%85X", "C1 next line"),
+    # Invisible characters (issue 13): they make one name look like another, or hide text.
+    (b"Ma%E2%80%8Bria", "U+200B zero-width space"),
+    (b"Ma%E2%80%8Eria", "U+200E left-to-right mark"),
+    (b"Ma%E2%80%8Fria", "U+200F right-to-left mark"),
+    (b"Ma%D8%9Cria", "U+061C Arabic letter mark"),
+    (b"Ma%EF%BB%BFria", "U+FEFF byte-order mark"),
+    (b"Ma%E2%80%A8ria", "U+2028 line separator"),
+    (b"Ma%F3%A0%81%81ria", "U+E0041 tag latin capital A"),
 ]
 
 
@@ -309,3 +317,11 @@ def test_generated_bytes_as_a_body_never_give_a_5xx(fuzz_app, body):
         headers=browser_headers(),
     )
     assert response.status_code < 500
+
+
+@pytest.mark.parametrize("name", ["\u0645\u0647\u200c\u0631\u0627\u0646", "Zoë Ångström-Łukasz", "O'Brien"])
+def test_names_that_need_a_zero_width_joiner_or_accents_are_kept(client, app, name):
+    """Persian names write the zero-width non-joiner (U+200C): it is a letter's shape, not a trick."""
+    response = client.post("/consultation", data=form(client, full_name=name), headers=browser_headers())
+    assert response.status_code == 303
+    assert stored_lead(app).full_name == name

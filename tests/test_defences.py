@@ -78,6 +78,15 @@ def test_more_than_a_few_requests_per_contact_per_hour_get_a_friendly_429(app, c
     assert submit(client, phone="941-555-0177", email="other@example.com").status_code == 303
 
 
+def test_suspected_spam_with_someones_number_does_not_lock_them_out(app, client):
+    """A bot filling in a real person's phone and email: its requests are kept aside, not counted."""
+    for n in range(5):
+        assert submit(client, website="https://spam.example", message=f"Spam {n}").status_code == 303
+    assert [lead.status for lead in leads(app)] == [LeadStatus.SPAM] * 5
+    assert submit(client, message="The real person.").status_code == 303
+    assert leads(app)[-1].status == LeadStatus.NEW
+
+
 def test_the_per_contact_limit_still_thanks_a_double_click(app, client):
     for n in range(2):
         assert submit(client, message=f"Question {n}").status_code == 303

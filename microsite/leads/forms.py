@@ -21,11 +21,18 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-# Control characters, DEL and C1 controls, bidirectional overrides and U+FFFD
-# (what undecodable bytes become): none belongs in a name, phone or address.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffd]")
+# Invisible characters that change how text reads or where it breaks, without showing: the zero-width
+# space, the direction marks (LRM, RLM, Arabic letter mark) and overrides, the word joiner, the byte-
+# order mark, the line and paragraph separators, the tag characters; and U+FFFD, what undecodable
+# bytes become. Zero-width (non-)joiners stay: Persian and Indic names need them.
+_INVISIBLE = (
+    "\u200b\u200e\u200f\u061c\u202a-\u202e\u2028\u2029\u2060\u2066-\u2069\ufeff\ufffd\U000e0000-\U000e007f"
+)
+# Control characters, DEL and C1 controls, and the invisible ones: none belongs in a name, phone or
+# address.
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]")
 # A message may have line breaks and tabs; it only ever goes into an email body.
-_UNSAFE_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffd]")
+_UNSAFE_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_INVISIBLE}]")
 
 CONTACT_METHODS = [SelectChoice("phone", "Phone call"), SelectChoice("text", "Text message"),
                    SelectChoice("email", "Email")]  # fmt: skip

@@ -20,12 +20,14 @@ NOTIFICATION = Notification.__table__
 # The window in which the same request again (a double click, "back, send again") is the same lead.
 REPEAT_WINDOW = timedelta(hours=1)
 # Built once: constructing a statement costs more than running it on SQLite.
+# Suspected spam does not count: a bot posting someone's phone number must not lock them out.
 RECENT_FOR_CONTACT = (
     select(func.count())
     .select_from(LEAD)
     .where(
         or_(LEAD.c.phone == bindparam("phone"), LEAD.c.email == bindparam("email")),
         LEAD.c.created_at >= bindparam("since"),
+        LEAD.c.status != LeadStatus.SPAM,
     )
 )
 SAME_REQUEST = (
