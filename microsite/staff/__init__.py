@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, flash, redirect, request, url_for
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
@@ -10,6 +10,21 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 # The only staff pages an anonymous visitor may open.
 PUBLIC_ENDPOINTS = frozenset({"staff.login", "staff.login_code"})
+
+
+@bp.before_request
+def refuse_cross_site_navigation():
+    """A staff page opened from another site (a link in a webmail, or a forged one) runs nothing.
+
+    Viewing a lead or downloading the CSV writes to the audit log, and the session cookie
+    (SameSite=Lax) travels with a top-level navigation from anywhere. Such a visit gets a page with
+    a link to the same address instead; followed from here, the browser says `same-origin`.
+    """
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if request.method in ("GET", "HEAD") and site in ("cross-site", "same-site"):
+        target = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
+        return render_template("staff/continue.html", target=target)
+    return None
 
 
 @bp.before_request

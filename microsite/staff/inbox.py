@@ -52,6 +52,12 @@ class LeadFilter:
             stmt = stmt.where(or_(*terms))
         return stmt.order_by(Lead.created_at.desc(), Lead.id.desc())
 
+    def query_args(self) -> dict[str, str]:
+        """The filter as the inbox's query arguments, for its links (pages, the CSV)."""
+        values = {"office": self.office, "status": self.status, "since": self.since, "until": self.until,
+                  "q": self.q}  # fmt: skip
+        return {name: str(value) for name, value in values.items() if value}
+
     def describe(self) -> str:
         """The filter for the audit log. The search text may be a name: only whether there was one."""
         parts = [

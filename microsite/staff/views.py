@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import (
     Response,
     abort,
@@ -40,13 +42,28 @@ def _clinic():
     return current_app.extensions["clinic"]
 
 
+# Ids are 64-bit in both databases; a larger number in a URL is a 404 or a 400, never an overflow.
+MAX_ID = 2**63 - 1
+ID = f"int(max={MAX_ID})"  # the URL converter for a lead's or a notification's id
+MAX_PAGE = 10_000
+# The dates a filter may name: anything else is a typo or a forged URL, not a period of the clinic's.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _page() -> int:
+    """The `page` query argument: 1 to MAX_PAGE; anything else is a 400, not a database error."""
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
+        abort(400)
+    return int(page)
+
+
 def _filter_from_request() -> tuple[FilterForm, inbox.LeadFilter]:
+    """The inbox filter from its known query arguments; other arguments are ignored, nonsense is a 400."""
     form = FilterForm(request.args, offices=_clinic().offices)
-    if not form.validate():
-        # A hand-edited query string: drop what does not parse rather than fail.
-        for field in (form.office, form.status, form.since, form.until, form.q):
-            if field.errors:
-                field.data = None
+    days = [day for day in (form.since.data, form.until.data) if day is not None] if form.validate() else None
+    if days is None or not all(FIRST_DAY <= day <= LAST_DAY for day in days):
+        abort(400)
     lead_filter = inbox.LeadFilter(
         office=form.office.data or None,
         status=form.status.data or None,
@@ -65,11 +82,12 @@ def inbox_page():
     form, lead_filter = _filter_from_request()
     page = db.paginate(
         lead_filter.statement(),
-        page=request.args.get("page", 1, type=int),
+        page=_page(),
         per_page=current_app.config["STAFF_PAGE_SIZE"],
         error_out=False,
     )
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    # Only the filter's own arguments go into the links: never whatever else the URL carried.
+    args = lead_filter.query_args()
     return render_template("staff/inbox.html", form=form, page=page, args=args)
 
 
@@ -96,7 +114,7 @@ def _lead_or_404(lead_id: int) -> Lead:
     return lead
 
 
-@bp.get("/leads/<int:lead_id>")
+@bp.get(f"/leads/<{ID}:lead_id>")
 def lead(lead_id: int):
     lead = _lead_or_404(lead_id)
     with writing():
@@ -122,7 +140,7 @@ def _back_to(lead_id: int):
     return redirect(url_for("staff.lead", lead_id=lead_id), 303)
 
 
-@bp.post("/leads/<int:lead_id>/status")
+@bp.post(f"/leads/<{ID}:lead_id>/status")
 def change_status(lead_id: int):
     _lead_or_404(lead_id)
     form = StatusForm()
@@ -135,7 +153,7 @@ def change_status(lead_id: int):
     return _back_to(lead_id)
 
 
-@bp.post("/leads/<int:lead_id>/not-spam")
+@bp.post(f"/leads/<{ID}:lead_id>/not-spam")
 def not_spam(lead_id: int):
     lead = _lead_or_404(lead_id)
     if not ActionForm().validate():
@@ -150,7 +168,7 @@ def not_spam(lead_id: int):
     return _back_to(lead_id)
 
 
-@bp.post("/leads/<int:lead_id>/notes")
+@bp.post(f"/leads/<{ID}:lead_id>/notes")
 def add_note(lead_id: int):
     _lead_or_404(lead_id)
     form = NoteForm()
@@ -162,7 +180,7 @@ def add_note(lead_id: int):
     return _back_to(lead_id)
 
 
-@bp.post("/leads/<int:lead_id>/notifications/<int:notification_id>/send-again")
+@bp.post(f"/leads/<{ID}:lead_id>/notifications/<{ID}:notification_id>/send-again")
 def send_again(lead_id: int, notification_id: int):
     _lead_or_404(lead_id)
     if not ActionForm().validate():
@@ -200,10 +218,13 @@ def dashboard_page():
 @bp.get("/audit")
 def audit_log():
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
-    lead_id = request.args.get("lead", type=int)
+    lead = request.args.get("lead", "")
+    if lead and not (lead.isdigit() and int(lead) <= MAX_ID):
+        abort(400)
+    lead_id = int(lead) if lead else None
     if lead_id:
         stmt = stmt.where(AuditEvent.lead_id == lead_id)
-    page = db.paginate(stmt, page=request.args.get("page", 1, type=int), per_page=50, error_out=False)
+    page = db.paginate(stmt, page=_page(), per_page=50, error_out=False)
     return render_template("staff/audit.html", page=page, lead_id=lead_id)
 
 
