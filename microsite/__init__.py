@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from . import config as settings
+from . import logs
 from .config import PROJECT_ROOT
 
 
@@ -21,10 +23,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     instance = Path(app.instance_path)
+    keep_files_private(instance)
     app.config.update(settings.from_env(instance))
     app.config.update(config or {})
     settings.finalize(app.config, instance)
-    configure_logging(app)
+    logs.init_app(app)
 
     register_extensions(app)
     register_blueprints(app)
@@ -33,11 +36,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-def configure_logging(app: Flask) -> None:
-    """Our own records at INFO (lead ids, never personal data); libraries at WARNING."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("microsite").setLevel(logging.INFO)
+def keep_files_private(instance: Path) -> None:
+    """Whatever the app writes (database, mail, counters) is its user's alone: umask 077, instance/ 0700.
+
+    Set before anything writes, as the process's umask, so files made by SQLite and libraries are
+    covered too. Static files, which nginx reads, are given 0644 and 0755 by assets.py itself.
+    """
+    os.umask(0o077)
+    try:
+        instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if instance.stat().st_mode & 0o077:
+            instance.chmod(0o700)  # made before this release, or by hand, with the usual 0755
+    except OSError as exc:
+        # Not ours to change (a read-only image with PostgreSQL needs no instance/): say so, serve on.
+        logging.getLogger(__name__).warning("instance folder not made private: %s", exc.strerror)
 
 
 def register_extensions(app: Flask) -> None:

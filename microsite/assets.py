@@ -40,6 +40,16 @@ def _write_if_changed(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _make_public_dirs(target: Path, folder: Path) -> None:
+    """Make `folder` and those from `target` down to it 0755 whatever the umask (077): nginx lists them."""
+    path = target
+    for part in ("", *folder.relative_to(target).parts):
+        path = path / part
+        if not path.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o755)
+
+
 def hashed_name(name: str, data: bytes) -> str:
     """`css/site.css` → `css/site.<first 12 hex of its SHA-256>.css`."""
     digest = hashlib.sha256(data).hexdigest()[:HASH_LENGTH]
@@ -83,7 +93,7 @@ def build(source: Path, target: Path) -> dict[str, str]:
             variants = _variants(compressor, name, data)
         for out_name in (name, manifest[name]):
             out = target / out_name
-            out.parent.mkdir(parents=True, exist_ok=True)
+            _make_public_dirs(target, out.parent)
             for suffix, content in variants.items():
                 _write_if_changed(out.with_name(out.name + suffix), content)
     return manifest

@@ -65,6 +65,10 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         # Flask-Mail suppresses sending under TESTING; our tests want the real SMTP exchange.
         "MAIL_SUPPRESS_SEND": False,
         "MAIL_TIMEOUT": _float(get("MAIL_TIMEOUT"), 20.0),
+        # TLS to the mail server is verified against the system's CA store, or this file's private CA.
+        "MAIL_TLS_CA_FILE": get("MAIL_TLS_CA_FILE") or None,
+        # Accept addresses with non-ASCII letters before the @; the mail server must offer SMTPUTF8.
+        "MAIL_SMTPUTF8": _bool(get("MAIL_SMTPUTF8"), False),
         "MAIL_FILE_DIR": get("MAIL_FILE_DIR") or str(instance_path / "mail"),
         "LEAD_NOTIFY_BRADENTON": get("LEAD_NOTIFY_BRADENTON") or None,
         "LEAD_NOTIFY_SARASOTA": get("LEAD_NOTIFY_SARASOTA") or None,
@@ -72,6 +76,11 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "LEAD_EMAIL_DETAIL": (get("LEAD_EMAIL_DETAIL") or "full").strip().lower(),
         # A staff login lasts a working day (the public site keeps no login).
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=_float(get("STAFF_SESSION_HOURS"), 10.0)),
+        # Failed staff logins slow down where they come from (staff/throttle.py), never lock an account:
+        # free failures per typed email and address, then per address alone, then waits that double.
+        "STAFF_THROTTLE_AFTER": _int(get("STAFF_THROTTLE_AFTER"), 5),
+        "STAFF_THROTTLE_ADDRESS_AFTER": _int(get("STAFF_THROTTLE_ADDRESS_AFTER"), 20),
+        "STAFF_THROTTLE_MAX_SECONDS": _float(get("STAFF_THROTTLE_MAX_SECONDS"), 900.0),
         # Both offices are on Florida's west coast; staff read times on their own clock.
         "STAFF_TIMEZONE": get("STAFF_TIMEZONE") or "America/New_York",
         "CLINIC_FILE": get("CLINIC_FILE") or str(DEFAULT_CLINIC_FILE),
@@ -81,7 +90,8 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         # A form sent sooner after the page was shown (site.js measures it) is kept as suspected spam.
         "FORM_MIN_SECONDS": _float(get("FORM_MIN_SECONDS"), 3.0),
         "RATELIMIT_ENABLED": _bool(get("RATELIMIT_ENABLED"), True),
-        "RATELIMIT_STORAGE_URI": get("RATELIMIT_STORAGE_URI") or "memory://",
+        # Unset: a SQLite file every worker on this machine shares (finalize, microsite/ratelimit.py).
+        "RATELIMIT_STORAGE_URI": get("RATELIMIT_STORAGE_URI") or None,
         # Per client address; generous enough for a family sharing one connection.
         "RATELIMIT_CONSULTATION": get("RATELIMIT_CONSULTATION") or "5 per minute; 20 per hour",
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -115,8 +125,36 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
     return config
 
 
+# deploy/env.example's placeholder: a site signing with it signs with a key anyone can read.
+EXAMPLE_SECRET_KEY = "change-me-to-64-random-hex-characters"  # noqa: S105 -- the key to refuse
+MIN_SECRET_KEY_LENGTH = 32  # characters: 128 bits as hex; `secrets.token_hex(32)` gives 64
+
+
+def _check_secret_key(config: dict[str, Any]) -> None:
+    """Refuse a given SECRET_KEY that is the example's or too short to resist guessing (tests aside)."""
+    key = config.get("SECRET_KEY")
+    if not key:
+        return  # generated into instance/ by finalize
+    if key == EXAMPLE_SECRET_KEY or "change-me" in key.lower():
+        raise RuntimeError(
+            "SECRET_KEY is still the example from deploy/env.example; set it to the output of "
+            "`python3 -c 'import secrets; print(secrets.token_hex(32))'`"
+        )
+    if len(key) < MIN_SECRET_KEY_LENGTH and not config.get("TESTING"):
+        raise RuntimeError(
+            f"SECRET_KEY is {len(key)} characters; use at least {MIN_SECRET_KEY_LENGTH}, e.g. the output of "
+            "`python3 -c 'import secrets; print(secrets.token_hex(32))'`"
+        )
+
+
 def finalize(config: dict[str, Any], instance_path: Path) -> None:
     """Fill derived defaults and refuse settings that are unsafe outside the embedded mode."""
+    _check_secret_key(config)
+    if not config.get("RATELIMIT_STORAGE_URI"):
+        from .ratelimit import default_storage_uri
+
+        database_url = config["SQLALCHEMY_DATABASE_URI"]
+        config["RATELIMIT_STORAGE_URI"] = default_storage_uri(database_url, instance_path)
     if not config.get("SECRET_KEY"):
         if not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             # Several instances on a shared database must sign with one key, so it must be given.
@@ -126,3 +164,8 @@ def finalize(config: dict[str, Any], instance_path: Path) -> None:
         raise RuntimeError("LEAD_EMAIL_DETAIL must be 'minimal' or 'full'")
     if config["SITE_URL"].startswith("https://"):
         config["SESSION_COOKIE_SECURE"] = True
+        # A `__Host-` cookie is kept by the browser only if Secure, with Path=/ and no Domain: no
+        # subdomain, nor a script on plain HTTP, can set or shadow the staff session cookie.
+        config["SESSION_COOKIE_NAME"] = "__Host-session"
+        config["SESSION_COOKIE_DOMAIN"] = None
+        config["SESSION_COOKIE_PATH"] = "/"

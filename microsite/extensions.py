@@ -10,6 +10,8 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
+from . import ratelimit  # noqa: F401 -- registers the microsite-sqlite:// storage with `limits`
+
 
 class Base(DeclarativeBase):
     pass
@@ -21,7 +23,8 @@ migrate = Migrate()
 # on every staff form, and on the public form when a browser sent neither Sec-Fetch-Site nor Origin.
 csrf = CSRFProtect()
 mail = Mail()
-# No default limits: only the routes that write say how often they may be called.
+# No default limits: only the routes that write say how often they may be called. The counters are in
+# RATELIMIT_STORAGE_URI; `ratelimit` registers the SQLite file every worker shares, its default.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 login_manager = LoginManager()
 

@@ -120,21 +120,52 @@ class StaffUser(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Part of the login session: changing it (new password, disabled) ends every open session.
-    session_token: Mapped[str] = mapped_column(String(64))
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_last_counter: Mapped[int | None] = mapped_column()  # a code is accepted once
     recovery_codes: Mapped[str | None] = mapped_column(Text)  # hashes, one a line; a used one is removed
+
+    # The token of the login this object was loaded for (not a column): what Flask-Login keeps.
+    login_token = None
 
     @property
     def is_active(self) -> bool:
         return self.active
 
     def get_id(self) -> str:
-        """What Flask-Login keeps in the session: the id and the token that a reset rotates."""
-        return f"{self.id}:{self.session_token}"
+        """What Flask-Login keeps in the session: the token of one `StaffSession`, nothing else."""
+        if not self.login_token:
+            raise RuntimeError("a staff user is logged in through a StaffSession's token only")
+        return self.login_token
+
+
+class StaffSession(db.Model):
+    """One login, from the password (and code) to logout or expiry; deleting the row ends it.
+
+    The session cookie carries only the random token; the table keeps its SHA-256, so a copy of the
+    database opens no session. Until the second step is passed, `verified` is false and the row
+    only lets its holder type a code.
+    """
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"), index=True)
+    verified: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # An authenticator app being set up in this session: the new secret, until its first code.
+    totp_setup_secret: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginThrottle(db.Model):
+    """Failed password or code checks from one address: for one typed account, or (account "") all.
+
+    `account` is the SHA-256 of the email as typed (normalised), known account or not: people type
+    their password into the email box, and an unknown account must be throttled like a real one.
+    """
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column()
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class LeadNote(db.Model):

@@ -1,9 +1,10 @@
-"""Small helpers the templates share: ARIA attributes, the clinic's clock, phone numbers."""
+"""Small helpers the templates share: ARIA attributes, the clinic's clock, phone numbers, mailto: links."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -41,6 +42,11 @@ def phone_display(e164: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+def mailto(address: str) -> str:
+    """A mailto: URL for `address`, all but its @ percent-encoded: no address can add a Bcc or a body."""
+    return "mailto:" + quote(address, safe="@")
+
+
 def render_apart(render: Callable[[], str]) -> bytes:
     """`render()` outside the visitor's request, as UTF-8, for a page every visitor is sent.
 
@@ -54,3 +60,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["aria"] = aria
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["phone_display"] = phone_display
+    app.jinja_env.filters["mailto"] = mailto

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 
 from microsite import create_app
 from microsite.extensions import db
+from microsite.ratelimit import storage_uri
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -121,6 +122,8 @@ def make_config(database_url: str, tmp_path, **overrides) -> dict:
         "FORM_MIN_SECONDS": 0,
         "OUTBOX_INLINE": False,
         "RATELIMIT_ENABLED": False,
+        # The test's own counters, wherever its database is (microsite/ratelimit.py).
+        "RATELIMIT_STORAGE_URI": storage_uri(tmp_path / "ratelimit.sqlite3"),
         "SITE_URL": SITE_URL,
     }
     config.update(overrides)

@@ -40,7 +40,7 @@ OFFICE_PHONES = ("555-0101", "555-0102")  # the clinic's numbers, as every error
 
 # Settings every subprocess gets unless a test says otherwise.
 BASE_ENV = {
-    "SECRET_KEY": "process-test-secret-key",
+    "SECRET_KEY": "process-test-secret-key-at-least-32-characters",
     "MAIL_SERVER": "127.0.0.1",
     "MAIL_TIMEOUT": "5",
     "MAIL_DEFAULT_SENDER": "Anti Aging and Ketamine Center <no-reply@example.com>",

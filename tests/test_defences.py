@@ -306,3 +306,14 @@ def test_logs_carry_lead_ids_never_personal_data(app, client, smtp, caplog):
     assert "lead 1:" in text
     for private in ["Secret", "5550166", "555-0166", "secret@example.com", "private"]:
         assert private not in text
+
+
+def test_text_from_outside_cannot_forge_a_log_line():
+    from microsite.logs import printable
+
+    assert (
+        printable("/x\n2026-11-30 INFO microsite: lead 9 stored")
+        == "/x\\n2026-11-30 INFO microsite: lead 9 stored"
+    )
+    assert printable("a\x1b[31m\u202eb\\") == "a\\x1b[31m\\u202eb\\\\"
+    assert printable("Zoë Ångström") == "Zoë Ångström"

@@ -1,10 +1,13 @@
-"""deploy/: nginx's site file is valid, and its microcache keeps the public pages and nothing else."""
+"""deploy/: nginx's site file is valid, its microcache keeps the public pages and nothing else, it drops
+unknown hosts, and a flood of POSTs is turned away before it reaches the app."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -145,3 +148,96 @@ def test_the_microcache_never_keeps_what_the_app_says_not_to(cached, method, pat
             headers.get("X-Cache"),
         )
         assert headers["Cache-Control"] == "no-store"
+
+
+# -- the whole shipped site file, live: unknown hosts, server_tokens, limit_req ------------------
+
+HOST = "clinic.example.com"
+
+
+@pytest.fixture
+def site(tmp_path):
+    """nginx with the shipped site file as it is, on free ports, in front of the app (its own limiter off,
+    so every 429 here is nginx's); returns the HTTP and HTTPS ports."""
+    app = create_app(make_config(f"sqlite:///{tmp_path / 'app.sqlite3'}", tmp_path))
+    with app.app_context():
+        db.create_all()
+    binary = nginx_binary()
+    work = Path(tempfile.mkdtemp(prefix="microsite-nginx-"))
+    os.chmod(work, 0o777)  # nginx's workers run as nobody
+    http_port, https_port = free_port(), free_port()
+    with live_server(app):
+        site = local_copy(work).read_text()
+        site = re.sub(r"\n\s*listen \[::\]:\d+[^;]*;", "", site)  # this machine may have no IPv6
+        site = re.sub(r"listen 80\b", f"listen 127.0.0.1:{http_port}", site)
+        site = re.sub(r"listen 443\b", f"listen 127.0.0.1:{https_port}", site)
+        site = site.replace("server 127.0.0.1:8000;", f"server {app.base_url.removeprefix('http://')};")
+        conf = nginx_conf(work, f"include {work / 'live.conf'};")
+        (work / "live.conf").write_text(site)
+        process = subprocess.Popen([binary, "-p", str(work), "-c", str(conf), "-g", "daemon off;"])
+        try:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", https_port), 1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            yield http_port, https_port
+        finally:
+            process.terminate()
+            process.wait(10)
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def exchange(
+    port: int, method: str, path: str, host: str = HOST, sni: str | None = None, body: bytes = b""
+) -> tuple[int, str]:
+    """One request on a new connection (over TLS when `sni` is given); (status, head), status 0 when
+    nginx closed the connection without an answer."""
+    raw = socket.create_connection(("127.0.0.1", port), 5)
+    if sni is not None:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # a throwaway certificate
+        raw = context.wrap_socket(raw, server_hostname=sni)
+    request = (
+        f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    data = b""
+    with raw:
+        raw.sendall(request.encode() + body)
+        try:
+            while chunk := raw.recv(65536):
+                data += chunk
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    return (int(head.split()[1]) if head else 0), head
+
+
+def test_an_unknown_host_gets_no_answer_at_all(site):
+    http_port, https_port = site
+    assert exchange(http_port, "GET", "/")[0] == 301  # our name: off to HTTPS
+    assert exchange(http_port, "GET", "/", host="203.0.113.7") == (0, "")
+    assert exchange(http_port, "GET", "/", host="evil.example") == (0, "")
+    assert exchange(https_port, "GET", "/", sni=HOST)[0] == 200
+    assert exchange(https_port, "GET", "/", sni=HOST, host="evil.example") == (0, "")
+    with pytest.raises(ssl.SSLError):  # no certificate, nothing shown, for a name that is not ours
+        exchange(https_port, "GET", "/", sni="evil.example")
+
+
+def test_nginx_does_not_say_its_version(site):
+    _, https_port = site
+    status, head = exchange(https_port, "GET", "/no-such-page", sni=HOST)
+    assert status == 404
+    assert re.search(r"(?im)^server: nginx\r?$", head), head
+
+
+@pytest.mark.parametrize("path", ["/consultation", "/staff/login"])
+def test_a_flood_of_posts_is_turned_away_by_nginx_while_pages_are_served(site, path):
+    _, https_port = site
+    statuses = [exchange(https_port, "POST", path, sni=HOST, body=b"full_name=x")[0] for _ in range(40)]
+    assert 429 not in statuses[:5], statuses  # a person sending again gets through to the app
+    assert statuses.count(429) >= 10, statuses
+    assert exchange(https_port, "GET", "/", sni=HOST)[0] == 200  # reading is never limited
+    assert exchange(https_port, "GET", path, sni=HOST)[0] != 429

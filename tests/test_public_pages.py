@@ -28,7 +28,11 @@ def test_the_same_bytes_for_every_visitor_and_every_query_string(app, path):
     plain = first.get(path)
     tagged = second.get(
         f"{path}?utm_source=google&utm_medium=cpc&utm_campaign=Zo%C3%AB&gclid=abc",
-        headers={"Referer": "https://www.google.com/", "Cookie": "session=whatever", "Accept-Language": "es"},
+        headers={
+            "Referer": "https://www.google.com/",
+            "Cookie": "__Host-session=whatever; session=whatever",
+            "Accept-Language": "es",
+        },
     )
     assert plain.get_data() == tagged.get_data()
     assert plain.headers["ETag"] == tagged.headers["ETag"]

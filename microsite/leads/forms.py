@@ -68,6 +68,18 @@ def clean_hidden(value: str | None, limit: int) -> str:
     return _UNSAFE.sub("", value).strip()[:limit]
 
 
+_EMAIL_EXAMPLE = "Please enter an email address like name@example.com."
+# Valid in an address, but syntax in a URL (? & % #) or to a mail router (% !): in a mailto: link they
+# could add a Bcc or a body, and "user%host@relay" may be relayed elsewhere. The big mail providers hand
+# out no such addresses.
+_URL_OR_ROUTING = re.compile("[?&%#!]")
+# Without MAIL_SMTPUTF8 the staff email could not carry such an address as its Reply-To.
+_EMAIL_NOT_ASCII = (
+    "Sorry, we can't send email to addresses with accents or non-Latin letters before the @ yet. "
+    "Please enter another email address, or call us and we'll take your request by phone."
+)
+
+
 class ConsultationForm(FlaskForm):
     class Meta:
         # crossorigin.py checks every POST before the view runs, and a token only where it must.
@@ -142,10 +154,16 @@ class ConsultationForm(FlaskForm):
             # Syntax only: a DNS lookup would make the visitor wait on a third party.
             result = validate_email(field.data, check_deliverability=False)
         except EmailNotValidError:
-            raise ValidationError("Please enter an email address like name@example.com.") from None
-        if len(result.normalized) > 254:
+            raise ValidationError(_EMAIL_EXAMPLE) from None
+        if _URL_OR_ROUTING.search(result.local_part):
+            raise ValidationError(_EMAIL_EXAMPLE)
+        if result.ascii_email is None and not current_app.config["MAIL_SMTPUTF8"]:
+            raise ValidationError(_EMAIL_NOT_ASCII)
+        # An internationalised domain is kept in its ASCII (IDNA) form, which every mail server takes.
+        address = result.ascii_email or result.normalized
+        if len(address) > 254:
             raise ValidationError("Please enter a shorter email address.")
-        self.email_normalized = result.normalized
+        self.email_normalized = address
 
     def validate_message(self, field):
         if field.data and _UNSAFE_IN_TEXT.search(field.data):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
+from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import delete, or_, select
 
 from ..database import writing
@@ -14,10 +17,14 @@ log = logging.getLogger(__name__)
 
 
 BATCH = 500  # leads per write transaction: each holds SQLite's write lock only briefly
+# The .eml copies written when no mail server is set (notify/outbox.py names them, notify/transport.py
+# writes them): `<time>-lead-<lead id>-notification-<notification id>.eml`.
+EML_NAME = re.compile(r"-lead-(\d+)-notification-\d+\.eml$")
 
 
 def purge_leads(days: int, spam_days: int) -> int:
-    """Delete leads older than `days`, and suspected spam older than `spam_days`; returns how many.
+    """Delete leads older than `days`, and suspected spam older than `spam_days`, with their .eml files;
+    returns how many leads.
 
     In batches, each its own short write transaction, so a purge of any size never holds up a
     visitor's request for long, nor runs into the database's limit on a statement's parameters.
@@ -27,7 +34,7 @@ def purge_leads(days: int, spam_days: int) -> int:
         Lead.created_at < now - timedelta(days=days),
         (Lead.status == LeadStatus.SPAM) & (Lead.created_at < now - timedelta(days=spam_days)),
     )
-    deleted = 0
+    deleted = files = 0
     while True:
         with writing() as session:
             ids = list(session.scalars(select(Lead.id).where(old).order_by(Lead.id).limit(BATCH)))
@@ -36,7 +43,22 @@ def purge_leads(days: int, spam_days: int) -> int:
                 session.execute(delete(Notification).where(Notification.lead_id.in_(ids)))
                 session.execute(delete(Lead).where(Lead.id.in_(ids)))
         deleted += len(ids)
+        files += delete_mail_files(set(ids))
         if len(ids) < BATCH:
             break
-    log.info("purge: deleted %s lead(s)", deleted)
+    log.info("purge: deleted %s lead(s) and %s mail file(s)", deleted, files)
     return deleted
+
+
+def delete_mail_files(lead_ids: set[int]) -> int:
+    """Delete the .eml files of these (deleted) leads' emails: a copy must not outlive the lead."""
+    folder = Path(current_app.config["MAIL_FILE_DIR"])
+    if not lead_ids or not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.glob("*.eml"):
+        match = EML_NAME.search(path.name)
+        if match and int(match.group(1)) in lead_ids:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from email import policy
 from urllib.parse import urlsplit
 
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
 from flask_mail import Message
 
@@ -30,8 +32,43 @@ def message_id(notification_id: int) -> str:
     return f"<lead-notification-{notification_id}@{host}>"
 
 
+class StaffMessage(Message):
+    """Flask-Mail's message, able to carry a Reply-To with non-ASCII letters before the @ (SMTPUTF8)."""
+
+    def _message(self):
+        # Flask-Mail's sanitize_address() cannot write such an address (formataddr() raises), so it is
+        # left out there and set here with the email package's own header, in a message written as UTF-8.
+        # A private method overridden for correctness: re-check it at every Flask-Mail upgrade.
+        if not self.reply_to or self.reply_to.isascii():
+            return super()._message()
+        reply_to, self.reply_to = self.reply_to, None
+        try:
+            msg = super()._message()
+        finally:
+            self.reply_to = reply_to
+        msg["Reply-To"] = reply_to
+        msg.policy = policy.SMTPUTF8
+        return msg
+
+
+def reply_to_address(address: str) -> str | None:
+    """The visitor's address as a Reply-To, its domain in ASCII (IDNA); None when it cannot be one.
+
+    Without a Reply-To the staff email still goes out: the address is in its body, and a lead
+    that got a thank-you page must reach the office whatever its address looks like.
+    """
+    try:
+        result = validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    if result.ascii_email:
+        return result.ascii_email
+    # Non-ASCII letters before the @ need MAIL_SMTPUTF8=true and a mail server that offers SMTPUTF8.
+    return result.normalized if current_app.config["MAIL_SMTPUTF8"] else None
+
+
 def build_staff_message(notification: Notification) -> Message:
-    """Subject and From never carry visitor text; the visitor is only the Reply-To."""
+    """Subject and From never carry visitor text; the visitor is only the Reply-To (when usable)."""
     clinic = current_app.extensions["clinic"]
     lead = notification.lead
     office = clinic.office(lead.location)
@@ -48,11 +85,13 @@ def build_staff_message(notification: Notification) -> Message:
     template = (
         "lead_staff_minimal" if current_app.config.get("LEAD_EMAIL_DETAIL") == "minimal" else "lead_staff"
     )
-    message = Message(
+    reply_to = reply_to_address(lead.email)
+    message = StaffMessage(
         subject=f"Consultation request #{lead.id} – {office.city} office",
         recipients=staff_recipients(lead.location),
         sender=current_app.config["MAIL_DEFAULT_SENDER"] or clinic.sender,
-        reply_to=lead.email,
+        reply_to=reply_to,
+        mail_options=[] if reply_to is None or reply_to.isascii() else ["SMTPUTF8"],
         body=render_template(f"email/{template}.txt", **context),
         html=render_template(f"email/{template}.html", **context),
         extra_headers={"X-Lead-Id": str(lead.id), "Auto-Submitted": "auto-generated"},

@@ -17,7 +17,9 @@ import random
 import socket
 import threading
 import time
+import traceback
 from datetime import timedelta
+from pathlib import Path
 
 from flask import Flask, current_app
 from sqlalchemy import and_, or_, select, update
@@ -128,30 +130,50 @@ def _finish(notification_id: int, worker: str, **values) -> bool:
             pause = min(pause * 2, 5.0)
 
 
+def _unexpected(step: str, lead_id: int, notification_id: int, exc: Exception) -> TransientError:
+    """An exception nobody foresaw (a bug, a surprise in a library): retried, as a fix may come.
+
+    The log gets the traceback without the exception's own words, which may quote the visitor.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    log.error(
+        "lead %s: notification %s could not be %s: %s%s (message left out)\n%s",
+        lead_id, notification_id, step, type(exc).__name__, where, "".join(traceback.format_list(frames)),
+    )  # fmt: skip
+    return TransientError(f"the message could not be {step}: {type(exc).__name__}{where}")
+
+
 def send_claimed(notification_id: int, worker: str) -> str:
-    """Send one claimed notification and record what happened; returns its new status."""
+    """Send one claimed notification and record what happened; returns its new status.
+
+    Whatever goes wrong with this one, building or sending it, is recorded on it and goes no further:
+    the rest of the batch is sent all the same.
+    """
     # Reading and rendering take no write lock: on SQLite, POSTs go on writing meanwhile.
     notification = db.session.get(N, notification_id)
     lead_id = notification.lead_id
     created_at = notification.created_at
     attempts = notification.attempts
+    message = None
+    outcome: Exception | None = None
     try:
         message = build_staff_message(notification)
-        name = f"{created_at:%Y%m%dT%H%M%S}-lead-{lead_id}-notification-{notification_id}"
-    except Exception:
-        log.exception("lead %s: notification %s could not be built", lead_id, notification_id)
-        message = None
+    except PermanentError as exc:  # e.g. a visitor's address no Reply-To can carry
+        outcome = exc
+    except Exception as exc:
+        outcome = _unexpected("built", lead_id, notification_id, exc)
     # End the read transaction before talking to SMTP.
     db.session.rollback()
 
-    if message is None:
-        outcome: Exception = TransientError("could not build the message")
-    else:
+    if message is not None:
+        name = f"{created_at:%Y%m%dT%H%M%S}-lead-{lead_id}-notification-{notification_id}"
         try:
             deliver(message, name)
-            outcome = None
         except (TransientError, PermanentError) as exc:
             outcome = exc
+        except Exception as exc:  # Flask-Mail builds the MIME message only now, as it sends
+            outcome = _unexpected("sent", lead_id, notification_id, exc)
 
     now = utcnow()
     if outcome is None:

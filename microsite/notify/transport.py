@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import smtplib
+import ssl
 import tempfile
 from pathlib import Path
 
@@ -20,17 +22,43 @@ class PermanentError(Exception):
     """Another try would fail the same way: a 5xx answer, or a message that cannot be built."""
 
 
+@functools.cache
+def _tls_context(cafile: str | None) -> ssl.SSLContext:
+    """A client context that checks the certificate and the name: the system's CAs, or `cafile`'s."""
+    # Loading the CA store takes tens of milliseconds: once per process, not once per email.
+    return ssl.create_default_context(cafile=cafile)
+
+
+def tls_context() -> ssl.SSLContext:
+    """The context for STARTTLS and SMTP_SSL; a MAIL_TLS_CA_FILE that cannot be read is a delivery error."""
+    cafile = current_app.config.get("MAIL_TLS_CA_FILE") or None
+    try:
+        return _tls_context(cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise TransientError(f"MAIL_TLS_CA_FILE cannot be used: {type(exc).__name__}: {exc}") from exc
+
+
 class _Connection(flask_mail.Connection):
-    """Flask-Mail's connection with a socket timeout and a QUIT that cannot undo a delivery."""
+    """Flask-Mail's connection, with a verified certificate, a timeout, and a QUIT that cannot undo a send."""
 
     def configure_host(self):
+        # Flask-Mail's own calls starttls() and SMTP_SSL without a context, and Python then accepts any
+        # certificate: the lead and the SMTP password would go to whoever answered. Re-check this at every
+        # Flask-Mail upgrade.
         timeout = current_app.config["MAIL_TIMEOUT"]
-        cls = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
-        host = cls(self.mail.server, self.mail.port, timeout=timeout)
-        if self.mail.use_tls:
-            host.starttls()
-        if self.mail.username and self.mail.password:
-            host.login(self.mail.username, self.mail.password)
+        context = tls_context() if self.mail.use_ssl or self.mail.use_tls else None
+        if self.mail.use_ssl:
+            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=timeout, context=context)
+        else:
+            host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=timeout)
+        try:
+            if self.mail.use_tls:
+                host.starttls(context=context)
+            if self.mail.username and self.mail.password:
+                host.login(self.mail.username, self.mail.password)
+        except BaseException:
+            host.close()  # a refused certificate or login leaves no half-open connection behind
+            raise
         return host
 
     def __exit__(self, exc_type, exc_value, tb):
@@ -54,9 +82,18 @@ def deliver(message: Message, name: str) -> None:
 def _send_smtp(message: Message) -> None:
     try:
         with _Connection(current_app.extensions["mail"]) as connection:
+            if "SMTPUTF8" in message.mail_options:
+                _require_smtputf8(connection.host)
             connection.send(message)
     except BadHeaderError as exc:
         raise PermanentError("message has a header with a line break") from exc
+    except ssl.SSLCertVerificationError as exc:
+        # Not the server MAIL_SERVER names, or one no trusted CA vouches for: nothing was sent to it,
+        # not even the password. Retried: the operator may fix the certificate or MAIL_TLS_CA_FILE.
+        raise TransientError(
+            f"the mail server's TLS certificate was refused ({exc.verify_message}); nothing was sent. "
+            "A private CA is set with MAIL_TLS_CA_FILE"
+        ) from exc
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         detail = "; ".join(f"{code} {text!r}" for code, text in exc.recipients.values())
@@ -76,13 +113,24 @@ def _send_smtp(message: Message) -> None:
         raise TransientError(f"{type(exc).__name__}: {exc}") from exc
 
 
+def _require_smtputf8(host: smtplib.SMTP) -> None:
+    """Refuse before MAIL FROM when the server cannot carry the visitor's internationalised address."""
+    host.ehlo_or_helo_if_needed()
+    if not host.has_extn("smtputf8"):
+        raise PermanentError(
+            "the mail server does not offer SMTPUTF8, which the visitor's address needs "
+            "(non-ASCII letters before the @)"
+        )
+
+
 def _write_eml(message: Message, name: str) -> None:
+    """The message as `name`.eml in MAIL_FILE_DIR: a folder (0700) and a file (0600) only the app reads."""
     folder = Path(current_app.config["MAIL_FILE_DIR"])
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     if message.has_bad_headers():
         raise PermanentError("message has a header with a line break")
     data = message.as_bytes()
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")  # 0600, whatever the umask
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     os.replace(tmp, folder / f"{name}.eml")

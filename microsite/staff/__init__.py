@@ -67,8 +67,6 @@ def init_app(app: Flask) -> None:
     from .cli import staff_cli
     from .templating import init_templating
 
-    app.config.setdefault("STAFF_LOCKOUT_ATTEMPTS", 5)
-    app.config.setdefault("STAFF_LOCKOUT_MINUTES", 15)
     app.config.setdefault("RATELIMIT_STAFF_LOGIN", "10 per minute; 100 per hour")
     app.config.setdefault("STAFF_PAGE_SIZE", 25)
     app.register_blueprint(bp)

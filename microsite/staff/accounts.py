@@ -1,4 +1,5 @@
-"""Staff accounts: password hashing, per-account lockout, the TOTP second factor and recovery codes."""
+"""Staff accounts: password hashing, checks that are throttled (throttle.py), the TOTP second factor
+and recovery codes."""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ import hmac
 import logging
 import secrets
 import time
-from dataclasses import dataclass
-from datetime import timedelta
 from functools import cache
 
 import pyotp
-from flask import current_app, has_request_context, request
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..database import writing
 from ..extensions import db
+from ..logs import printable
 from ..models import StaffUser, utcnow
+from . import logins, throttle
 
 log = logging.getLogger(__name__)
 
@@ -54,94 +55,89 @@ def find(email: str) -> StaffUser | None:
 
 
 def create(email: str, password: str) -> StaffUser:
-    user = StaffUser(
-        email=normalize_email(email),
-        password_hash=hash_password(password),
-        active=True,
-        session_token=secrets.token_hex(16),
-        failed_logins=0,
-    )
+    user = StaffUser(email=normalize_email(email), password_hash=hash_password(password), active=True)
     db.session.add(user)
     return user
 
 
-def set_password(user: StaffUser, password: str) -> None:
-    """A new password ends every open session of the account and lifts a lockout."""
+def set_password(user: StaffUser, password: str, keep_login: str | None = None) -> None:
+    """A new password ends every login of the account but `keep_login`, the one changing it. The
+    failed logins are forgotten: an operator's reset forgets them from every address, the owner's own
+    change only from theirs. Call it inside `writing()`."""
     user.password_hash = hash_password(password)
-    user.session_token = secrets.token_hex(16)
-    user.failed_logins = 0
-    user.locked_until = None
+    logins.end_all(user, keep=keep_login)
+    throttle.clear(user.email, everywhere=keep_login is None)
 
 
-def end_sessions(user: StaffUser) -> None:
-    user.session_token = secrets.token_hex(16)
+# -- checking a password or a code -------------------------------------------------------
 
 
-# -- logging in ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Attempt:
-    user: StaffUser | None
-    problem: str | None  # None, "wrong" or "locked"
-
-
-def _where() -> str:
-    return (request.remote_addr or "?") if has_request_context() else "cli"
-
-
-def _loggable(email: str) -> str:
+def _typed(email: str) -> str:
     # People type their password into the email box; only something shaped like an address is logged.
     email = normalize_email(email)
-    return email[:254] if "@" in email and " " not in email else "(not an email address)"
+    return printable(email) if "@" in email and " " not in email else "(not an email address)"
 
 
-def check_password(email: str, password: str) -> Attempt:
-    """The first factor, with lockout.
+def _throttled(email: str, what: str) -> bool:
+    """True when checks for `email` from this client must wait; logged, not counted as a failure."""
+    wait = throttle.wait_seconds(email)
+    if wait > 0:
+        log.warning(
+            "staff login failed: throttled (%.0f s more) for %s from %s",
+            wait,
+            what,
+            throttle.client_address(),
+        )
+    return wait > 0
 
-    The account is read and the password hashed outside any write transaction: a burst of failed
-    logins never holds SQLite's write lock while scrypt runs. Only a failure's count is written.
+
+def _failed(email: str, reason: str, what: str) -> None:
+    throttle.record_failure(email)
+    log.warning("staff login failed: %s for %s from %s", reason, what, throttle.client_address())
+
+
+def check_password(email: str, password: str) -> StaffUser | None:
+    """The first factor: the active account with this email and password, or None.
+
+    Every failure looks the same and takes the same time (a password is hashed even for an unknown
+    account or a throttled client); each counts in the throttle, but one turned away by it (a wait
+    that kept growing would lock the real person out). The account is read and the password
+    hashed outside any write transaction: a burst of failed logins never holds SQLite's write lock
+    while scrypt runs. Only a failure's count is written.
     """
+    email = normalize_email(email)
     user = find(email)
+    what = f"staff {user.id}" if user is not None else f"no such account {_typed(email)}"
+    if _throttled(email, what):
+        check_password_hash(_dummy_hash(), password)
+        return None
     if user is None:
-        check_password_hash(_dummy_hash(), password)  # the same time as a real account
-        log.warning("staff login failed: no such account %s from %s", _loggable(email), _where())
-        return Attempt(None, "wrong")
-    if is_locked(user):
-        log.warning("staff login refused: account %s is locked, from %s", user.email, _where())
-        return Attempt(None, "locked")
+        check_password_hash(_dummy_hash(), password)
+        _failed(email, "wrong password", what)
+        return None
     if not check_password_hash(user.password_hash, password) or not user.active:
-        with writing():
-            problem = register_failure(user, "wrong password" if user.active else "disabled account")
-        return Attempt(None, problem)
-    return Attempt(user, None)
+        _failed(email, "wrong password" if user.active else "disabled account", what)
+        return None
+    return user
 
 
-def is_locked(user: StaffUser) -> bool:
-    return user.locked_until is not None and user.locked_until > utcnow()
-
-
-def register_failure(user: StaffUser, reason: str) -> str:
-    """Count a failed attempt; enough in a row lock the account for a while. Returns the problem."""
-    user.failed_logins = (user.failed_logins or 0) + 1
-    limit = current_app.config["STAFF_LOCKOUT_ATTEMPTS"]
-    log.warning(
-        "staff login failed: %s for %s from %s (%s of %s)",
-        reason, user.email, _where(), user.failed_logins, limit,
-    )  # fmt: skip
-    if user.failed_logins >= limit:
-        user.failed_logins = 0
-        user.locked_until = utcnow() + timedelta(minutes=current_app.config["STAFF_LOCKOUT_MINUTES"])
-        log.error("staff account %s locked after %s failed attempts", user.email, limit)
-        return "locked"
-    return "wrong"
+def confirm_password(user: StaffUser, password: str) -> bool:
+    """A logged-in staff member's own password again (account page), throttled and counted like a login."""
+    what = f"staff {user.id} (account page)"
+    if _throttled(user.email, what):
+        check_password_hash(_dummy_hash(), password)
+        return False
+    if check_password_hash(user.password_hash, password):
+        return True
+    _failed(user.email, "wrong password", what)
+    return False
 
 
 def register_success(user: StaffUser) -> None:
-    user.failed_logins = 0
-    user.locked_until = None
+    """A login is complete: its failures from this client are forgotten. Call it inside `writing()`."""
     user.last_login_at = utcnow()
-    log.info("staff login: %s from %s", user.email, _where())
+    throttle.clear(user.email)
+    log.info("staff login: staff %s from %s", user.id, throttle.client_address())
 
 
 # -- the second factor -----------------------------------------------------------------
@@ -184,25 +180,60 @@ def new_recovery_codes(user: StaffUser) -> list[str]:
     return codes
 
 
-def use_recovery_code(user: StaffUser, code: str) -> bool:
-    hashed = _hash_code(code)
-    stored = (user.recovery_codes or "").split()
-    match = next((h for h in stored if hmac.compare_digest(h, hashed)), None)
-    if match is None:
+def _use_totp_code(user: StaffUser, code: str) -> bool:
+    """Accept a TOTP code once: a conditional UPDATE moves the last used step forward, so of two
+    requests with the same code at once, on either database, only one changes the row."""
+    counter = totp_counter(user.totp_secret or "", code, after=user.totp_last_counter)
+    if counter is None:
         return False
-    stored.remove(match)
-    user.recovery_codes = "\n".join(stored)
-    log.warning("staff %s used a recovery code; %s left", user.email, len(stored))
-    return True
+    with writing() as session:
+        moved = session.execute(
+            update(StaffUser)
+            .where(
+                StaffUser.id == user.id,
+                or_(StaffUser.totp_last_counter.is_(None), StaffUser.totp_last_counter < counter),
+            )
+            .values(totp_last_counter=counter)
+            .execution_options(synchronize_session=False)
+        )
+    return moved.rowcount == 1
+
+
+def _use_recovery_code(user: StaffUser, code: str) -> bool:
+    """Accept a recovery code once: the list is replaced only if no one changed it since it was read
+    (compare and swap), so the same code in two requests at once opens one."""
+    hashed = _hash_code(code)
+    for _ in range(RECOVERY_CODE_COUNT):  # another code used meanwhile: read the list again
+        stored = db.session.scalar(select(StaffUser.recovery_codes).where(StaffUser.id == user.id)) or ""
+        hashes = stored.split()
+        match = next((h for h in hashes if hmac.compare_digest(h, hashed)), None)
+        if match is None:
+            return False
+        hashes.remove(match)
+        with writing() as session:
+            swapped = session.execute(
+                update(StaffUser)
+                .where(StaffUser.id == user.id, StaffUser.recovery_codes == stored)
+                .values(recovery_codes="\n".join(hashes))
+                .execution_options(synchronize_session=False)
+            )
+        if swapped.rowcount == 1:
+            log.warning("staff %s used a recovery code; %s left", user.id, len(hashes))
+            return True
+    return False
 
 
 def check_second_factor(user: StaffUser, code: str) -> bool:
-    """A current TOTP code (each accepted once) or an unused recovery code. Call it in `writing()`."""
-    counter = totp_counter(user.totp_secret or "", code, after=user.totp_last_counter)
-    if counter is not None:
-        user.totp_last_counter = counter
+    """A current TOTP code or an unused recovery code, each accepted once; throttled and counted
+    like a password."""
+    what = f"staff {user.id}"
+    if _throttled(user.email, what):
+        return False
+    code = code.strip()
+    if _use_totp_code(user, code) or (len(code) > 6 and _use_recovery_code(user, code)):
         return True
-    return len(code.strip()) > 6 and use_recovery_code(user, code)
+    _failed(user.email, "wrong code", what)
+    return False
 
 
 def enable_totp(user: StaffUser, secret: str, counter: int) -> list[str]:

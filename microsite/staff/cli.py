@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 from ..database import writing
 from ..extensions import db
 from ..models import StaffUser
-from . import accounts, audit
+from . import accounts, audit, logins, throttle
 
 staff_cli = AppGroup("staff", help="Manage the staff accounts that log in at /staff/.")
 
@@ -52,7 +52,7 @@ def disable(email: str) -> None:
     with writing():
         user = _existing(email)
         user.active = False
-        accounts.end_sessions(user)
+        logins.end_all(user)
         audit.record("staff.disable", detail=user.email, actor="cli")
     click.echo(f"Disabled {user.email}; their open sessions have ended.")
 
@@ -61,7 +61,8 @@ def disable(email: str) -> None:
 @click.argument("email")
 @click.option("--clear-totp", is_flag=True, help="Also turn off their second step (a lost phone).")
 def reset_password(email: str, clear_totp: bool) -> None:
-    """Set a new password (asked twice), re-enable the account and lift a lockout."""
+    """Set a new password (asked twice), re-enable the account, end its sessions and forget its failed
+    logins from every address."""
     _existing(email)
     password = _prompt_password()
     with writing():
@@ -73,14 +74,14 @@ def reset_password(email: str, clear_totp: bool) -> None:
         audit.record(
             "staff.reset_password", detail=user.email + (" totp cleared" if clear_totp else ""), actor="cli"
         )
-    click.echo(f"New password set for {user.email}; their other sessions have ended.")
+    click.echo(f"New password set for {user.email}; their sessions have ended.")
 
 
 @staff_cli.command("list")
 def list_accounts() -> None:
     """The accounts, whether each is active and has a second step."""
-    for user in db.session.scalars(db.select(StaffUser).order_by(StaffUser.email)):
+    for user in db.session.scalars(db.select(StaffUser).order_by(StaffUser.email)).all():
         flags = ["active" if user.active else "disabled", "totp" if user.totp_secret else "password only"]
-        if accounts.is_locked(user):
-            flags.append("locked")
+        if slowed := throttle.throttled_addresses(user.email):
+            flags.append(f"failed logins from {slowed} address{'es' if slowed > 1 else ''} being slowed down")
         click.echo(f"{user.email}\t{', '.join(flags)}")

@@ -1,4 +1,4 @@
-"""The staff forms. CSRFProtect guards every POST; the POST forms also carry their own token."""
+"""The staff forms. Each POST form carries Flask-WTF's token, checked with Fetch Metadata (crossorigin.py)."""
 
 from __future__ import annotations
 
@@ -108,4 +108,11 @@ class TotpConfirmForm(FlaskForm):
 
 
 class TotpOffForm(FlaskForm):
+    """Both factors again: a password alone, from a session left open, must not remove the second."""
+
     password = PasswordField("Your password", validators=[InputRequired("Please enter your password.")])
+    code = StringField(
+        "A code from your authenticator app, or a recovery code",
+        filters=[_strip],
+        validators=[InputRequired("Please enter the code."), Length(max=40)],
+    )

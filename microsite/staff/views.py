@@ -12,20 +12,18 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     stream_with_context,
     url_for,
 )
-from flask_login import current_user, login_user
+from flask_login import current_user
 from sqlalchemy import select
-from werkzeug.security import check_password_hash
 
 from .. import notify
 from ..database import writing
 from ..extensions import db
 from ..models import AuditEvent, Lead, LeadStatus, Notification, utcnow
 from ..templating import clinic_zone
-from . import accounts, audit, bp, dashboard, inbox
+from . import accounts, audit, bp, dashboard, inbox, logins
 from .export import csv_lines
 from .forms import (
     ActionForm,
@@ -240,13 +238,6 @@ def _account_page(**forms):
     )
 
 
-def _keep_logged_in():
-    """After the session token changed: this session goes on, every other one ends."""
-    since = session.get("staff_since")
-    login_user(current_user._get_current_object())
-    session["staff_since"] = since
-
-
 @bp.get("/account")
 def account():
     return _account_page()
@@ -254,13 +245,13 @@ def account():
 
 @bp.post("/account/password")
 def change_password():
+    """A new password (the current one first, throttled like a login); other logins end, this one goes on."""
     form = PasswordChangeForm()
     if form.validate():
-        if check_password_hash(current_user.password_hash, form.current.data):
+        if accounts.confirm_password(current_user, form.current.data):
             with writing():
-                accounts.set_password(current_user, form.new.data)
+                accounts.set_password(current_user, form.new.data, keep_login=current_user.login_token)
                 audit.record("staff.password")
-            _keep_logged_in()
             flash("Your password is changed. Other sessions of this account have ended.", "success")
             return redirect(url_for("staff.account"), 303)
         form.current.errors.append("That is not your current password.")
@@ -269,39 +260,62 @@ def change_password():
 
 @bp.route("/account/totp", methods=["GET", "POST"])
 def totp_setup():
-    """Step one shows a new secret; step two (POST) checks a code from the app and turns it on."""
+    """Step one shows a new secret; step two (POST) checks a code from the app and turns it on.
+
+    The secret waits on this login's row on the server, never in the cookie, until it is confirmed,
+    cancelled or the login ends; showing the page again shows the same one.
+    """
     if current_user.totp_secret:
         return redirect(url_for("staff.account"))
+    token = current_user.login_token
+    secret = logins.totp_setup_secret(token)
     form = TotpConfirmForm()
-    secret = session.get("totp_setup")
     if request.method == "GET" or not secret:
-        secret = session["totp_setup"] = accounts.new_totp_secret()
+        if not secret:
+            secret = accounts.new_totp_secret()
+            with writing():
+                logins.keep_totp_setup_secret(token, secret)
         form = TotpConfirmForm(formdata=None)
     elif form.validate():
         counter = accounts.totp_counter(secret, form.code.data)
         if counter is not None:
             with writing():
                 codes = accounts.enable_totp(current_user, secret, counter)
-                accounts.end_sessions(current_user)
+                logins.keep_totp_setup_secret(token, None)
+                logins.end_all(current_user, keep=token)
                 audit.record("staff.totp_on")
-            session.pop("totp_setup", None)
-            _keep_logged_in()
             return render_template("staff/recovery_codes.html", codes=codes)
         form.code.errors.append("That code does not match. Check the phone's clock and try the newest code.")
     uri = accounts.provisioning_uri(secret, current_user.email)
     return render_template("staff/totp_setup.html", form=form, secret=secret, uri=uri)
 
 
+@bp.post("/account/totp/cancel")
+def totp_setup_cancel():
+    """Forget the secret being set up."""
+    if not ActionForm().validate():
+        abort(400)
+    with writing():
+        logins.keep_totp_setup_secret(current_user.login_token, None)
+    return redirect(url_for("staff.account"), 303)
+
+
 @bp.post("/account/totp/off")
 def totp_off():
+    """Turning the second step off takes the password and a current code (or a recovery code)."""
     form = TotpOffForm()
-    if form.validate() and check_password_hash(current_user.password_hash, form.password.data):
-        with writing():
-            accounts.disable_totp(current_user)
-            audit.record("staff.totp_off")
-        flash("The second step at login is off.", "success")
-        return redirect(url_for("staff.account"), 303)
-    form.password.errors.append("That is not your password.")
+    if form.validate():
+        if not accounts.confirm_password(current_user, form.password.data):
+            form.password.errors.append("That is not your password.")
+        elif not accounts.check_second_factor(current_user, form.code.data):
+            form.code.errors.append("That code is not right, or was used already. Try the next code.")
+        else:
+            with writing():
+                accounts.disable_totp(current_user)
+                logins.end_all(current_user, keep=current_user.login_token)
+                audit.record("staff.totp_off")
+            flash("The second step at login is off. Other sessions of this account have ended.", "success")
+            return redirect(url_for("staff.account"), 303)
     return _account_page(totp_off_form=form), 422
 
 
