@@ -292,7 +292,7 @@ class FaultySMTPHandler:
 
     def message_ids(self) -> list[str]:
         with self.lock:
-            return [m["Message-ID"] for m in self.messages]
+            return [str(m["Message-ID"]).strip() for m in self.messages]
 
 
 class _FaultySMTP(SMTP):

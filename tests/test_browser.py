@@ -97,7 +97,7 @@ def fill_form(page, name: str, office: str | None = "Sarasota") -> str:
     if office:
         form.get_by_label(office, exact=True).check()
     form.get_by_label("Text message").check()
-    form.get_by_label("Best time to reach you").select_option("evening")
+    form.get_by_label("Best time to reach you").select_option("afternoon")
     form.get_by_label("Anything you would like us to know").fill("Sent from a real browser.")
     form.get_by_label("I agree that").check()
     return f"+194155501{n:02d}"
@@ -138,7 +138,7 @@ def test_visitor_sends_the_form_and_reaches_thanks(browser, live, viewport, java
         "sarasota",
         "text",
     )
-    assert lead.best_time == "evening" and lead.spam_reason is None
+    assert lead.best_time == "afternoon" and lead.spam_reason is None
     # Nothing left this machine: no CDN, font, analytics or pixel.
     assert all(url.startswith(live.base_url) for url in page.requests), page.requests
     # Nothing broke the Content-Security-Policy (no inline script or style) or failed to load.
@@ -171,8 +171,8 @@ def test_the_landing_pages_campaign_reaches_the_lead_and_the_staff_email(browser
     mail_dir = Path(live.config["MAIL_FILE_DIR"])
     [eml] = [p for p in mail_dir.glob("*.eml") if f"-lead-{lead.id}-" in p.name]
     body = message_from_bytes(eml.read_bytes(), policy=default).get_body(("plain",)).get_content()
-    assert "google / cpc / spring-zoë" in body
-    assert "/ketamine-therapy-sarasota" in body
+    # The staff email carries the minimum necessary: the campaign stays in the inbox (issue 14).
+    assert f"Campaign {'js' if javascript else 'nojs'}" in body and "spring" not in body
     assert context.cookies() == []
     context.close()
 

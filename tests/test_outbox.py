@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import socket
 import threading
 import time
@@ -15,6 +16,9 @@ from microsite.database import writing
 from microsite.extensions import db, mail
 from microsite.models import Lead, Notification, NotificationStatus, utcnow
 from microsite.notify.outbox import claim, retry_delay, run_once
+
+# The notification's id, its creation time and this installation's own part (notify/email.py).
+MESSAGE_ID = r"<lead-notification-{}\.[0-9a-z]+\.[0-9a-f]{{10}}@clinic\.example\.com>"
 
 
 def outbox_once(runner):
@@ -65,7 +69,7 @@ def test_each_office_gets_exactly_one_email(client, app, runner, smtp, office, a
     [lead] = [n.lead_id for n in notifications(app)]
     assert message["Subject"] == f"Consultation request #{lead} – {city} office"
     [notification] = notifications(app)
-    assert message["Message-ID"] == f"<lead-notification-{notification.id}@clinic.example.com>"
+    assert re.fullmatch(MESSAGE_ID.format(notification.id), message["Message-ID"])
     assert notification.status == NotificationStatus.SENT and notification.sent_at is not None
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
@@ -417,3 +421,45 @@ def test_a_steady_stream_of_new_leads_does_not_starve_the_sweep(app, client, dis
         time.sleep(0.1)
     assert "waiting@example.com" in {m["Reply-To"] for m in smtp.messages}
     assert wait_for(all_sent(app, n + 1))
+
+
+def test_the_staff_email_carries_the_minimum_necessary(client, app, runner, smtp):
+    """Who, how and when to reach them, the office, the message, the number and the link; the
+    campaign, referrer, landing page and consent record stay in the inbox."""
+    path = "/ketamine-therapy-bradenton?utm_source=google&utm_campaign=spring"
+    assert submit(client, path, referrer="https://www.google.com").status_code == 303
+    outbox_once(runner)
+    [message] = smtp.messages
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for part in (text, html):
+        for needed in ["Maria Example", "(941) 555-0123", "maria@example.com", "Phone call", "Morning",
+                       "Bradenton", "I have tried two antidepressants.", "/staff/leads/1"]:  # fmt: skip
+            assert needed in part, needed
+        for kept_in_the_inbox in ["google", "spring", "ketamine-therapy-bradenton", "Consent", "version"]:
+            assert kept_in_the_inbox not in part, kept_in_the_inbox
+        assert "do not forward this email" in part and "Reply to this email" not in part
+    assert "<title>Consultation request #1 – Bradenton office</title>" in html
+
+
+def test_a_message_id_is_never_reused_by_a_database_made_anew(tmp_path, smtp):
+    """Ids start at 1 again in a new database: the Message-ID must not, or mail clients would fold a
+    new request into an old thread."""
+    from conftest import make_config
+    from conftest import submit as send
+
+    from microsite import create_app
+    from microsite.extensions import db
+
+    seen = []
+    for n in range(2):
+        app = create_app(make_config(f"sqlite:///{tmp_path / f'db{n}.sqlite3'}", tmp_path,
+                                     MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port))  # fmt: skip
+        with app.app_context():
+            db.create_all()
+        assert send(app.test_client()).status_code == 303
+        with app.app_context():
+            run_once()
+        seen.append(smtp.messages[-1]["Message-ID"])
+    assert len(seen) == 2 and seen[0] != seen[1]
+    assert all(mid.startswith("<lead-notification-1.") for mid in seen)

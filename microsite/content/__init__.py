@@ -73,6 +73,37 @@ class Office:
 
 
 @dataclass(frozen=True)
+class Privacy:
+    """What only the clinic can say on its privacy notice; each part shows only when given."""
+
+    legal_name: str | None = None
+    mailing_address: str | None = None
+    contact_email: str | None = None
+    contact_phone: str | None = None  # E.164
+    notice_url: str | None = None  # the HIPAA Notice of Privacy Practices
+    effective: date | None = None
+
+    @property
+    def contact_phone_display(self) -> str | None:
+        if not self.contact_phone:
+            return None
+        number = phonenumbers.parse(self.contact_phone, "US")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+@dataclass(frozen=True)
+class Care:
+    """The clinic's own facts about treatment (prices, Spravato, clinicians); unset ones are not shown."""
+
+    prices: str | None = None
+    offers_spravato: bool | None = None
+    clinicians: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.prices or self.offers_spravato is not None or self.clinicians)
+
+
+@dataclass(frozen=True)
 class Clinic:
     name: str
     sender: str
@@ -83,6 +114,9 @@ class Clinic:
     offices: tuple[Office, ...]
     reviewer: str | None = None
     reviewed: date | None = None
+    reviewer_license: str | None = None
+    privacy: Privacy = field(default_factory=Privacy)
+    care: Care = field(default_factory=Care)
 
     def office(self, slug: str) -> Office | None:
         return next((o for o in self.offices if o.slug == slug), None)
@@ -90,16 +124,19 @@ class Clinic:
 
 @dataclass(frozen=True)
 class Source:
+    """A study (journal, citation, DOI) or a document without a DOI (a drug label, an FDA notice)."""
+
     id: str
     number: int
     authors: str
     title: str
-    journal: str
     year: int
-    citation: str
-    doi: str
     finding: str
-    pmid: str | None = None
+    journal: str | None = None
+    citation: str | None = None
+    doi: str | None = None
+    pmid: str | None = None  # printed only where it was checked against PubMed
+    issued: str | None = None  # for a document: its date or revision, in words
 
 
 @dataclass(frozen=True)
@@ -114,14 +151,68 @@ class Article:
     sources: tuple[Source, ...] = field(default=())
 
 
+def _e164(path: str | Path, what: str, raw: str) -> str:
+    """A phone number from the data file in E.164; one that does not parse stops start-up."""
+    number = phonenumbers.parse(raw, "US")
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"{path}: {what} has an invalid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _geo(path: str | Path, slug: str, raw: dict | None) -> dict | None:
+    """An office's coordinates for the JSON-LD; a typo (swapped or out of range) stops start-up."""
+    if raw is None:
+        return None
+    lat, lon = raw.get("latitude"), raw.get("longitude")
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lon))
+    if not numbers or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ValueError(f"{path}: office {slug!r} needs geo = {{ latitude = …, longitude = … }} in degrees")
+    return {"latitude": lat, "longitude": lon}
+
+
+# The promise is the same on every public page and for every visitor, who may have asked for a text or
+# an email: a promise of a call would be wrong for them (issue 14, item 9).
+_PHONE_ONLY_PROMISE = re.compile(r"\bcall(?:s|ing)?\s+you\b", re.IGNORECASE)
+
+
+def _callback_promise(path: str | Path, text: str) -> str:
+    """The promise shown under the form and on /thanks; one that promises a call stops start-up."""
+    if _PHONE_ONLY_PROMISE.search(text):
+        raise ValueError(
+            f"{path}: callback_promise must fit a visitor who chose a text or an email too, "
+            "e.g. 'will contact you the way you chose'"
+        )
+    return text
+
+
+def _privacy(path: str | Path, raw: dict) -> Privacy:
+    """The [privacy] table: the notice's effective date and whom to ask, each optional."""
+    phone = raw.get("contact_phone")
+    return Privacy(
+        legal_name=raw.get("legal_name"),
+        mailing_address=raw.get("mailing_address"),
+        contact_email=raw.get("contact_email"),
+        contact_phone=_e164(path, "[privacy] contact_phone", phone) if phone else None,
+        notice_url=raw.get("notice_url"),
+        effective=raw.get("effective"),
+    )
+
+
+def _care(raw: dict) -> Care:
+    """The [care] table: prices, Spravato, clinicians, each optional and never assumed."""
+    spravato = raw.get("offers_spravato")
+    return Care(
+        prices=raw.get("prices"),
+        offers_spravato=bool(spravato) if spravato is not None else None,
+        clinicians=tuple(raw.get("clinicians", ())),
+    )
+
+
 def load_clinic(path: str | Path) -> Clinic:
-    """Read the clinic's data file; a phone number that does not parse stops start-up."""
+    """Read the clinic's data file; a bad phone number, position or promise stops start-up."""
     data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     offices = []
     for raw in data["offices"]:
-        number = phonenumbers.parse(raw["phone"], "US")
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError(f"{path}: office {raw['slug']!r} has an invalid phone number")
         offices.append(
             Office(
                 slug=raw["slug"],
@@ -130,42 +221,57 @@ def load_clinic(path: str | Path) -> Clinic:
                 street=raw["street"],
                 region=raw["region"],
                 postal_code=raw["postal_code"],
-                phone=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+                phone=_e164(path, f"office {raw['slug']!r}", raw["phone"]),
                 hours=tuple(Hours(tuple(h["days"]), h["opens"], h["closes"]) for h in raw["hours"]),
                 notify=tuple(raw["notify"]),
-                geo=raw.get("geo"),
+                geo=_geo(path, raw["slug"], raw.get("geo")),
             )
         )
     review = data.get("review", {})
     return Clinic(
         name=data["name"],
         sender=data["sender"],
-        callback_promise=data["callback_promise"],
+        callback_promise=_callback_promise(path, data["callback_promise"]),
         retention_days=int(data["retention_days"]),
         consent_text=data["consent"]["text"],
         consent_version=str(data["consent"]["version"]),
         offices=tuple(offices),
         reviewer=review.get("reviewer"),
         reviewed=review.get("reviewed"),
+        reviewer_license=review.get("license"),
+        privacy=_privacy(path, data.get("privacy", {})),
+        care=_care(data.get("care", {})),
     )
 
 
 _CITATION = re.compile(r"\[\^([a-z0-9-]+)\]")
 
 
+def _numbered_sources(path: str | Path, raw_sources: list[dict], body: str) -> tuple[Source, ...]:
+    """The sources numbered in the order the body first cites them; one never cited stops start-up."""
+    by_id = {raw["id"]: raw for raw in raw_sources}
+    order: list[str] = []
+    for key in _CITATION.findall(body):
+        if key not in by_id:
+            raise ValueError(f"{path}: citation [^{key}] has no source in the front matter")
+        if key not in order:
+            order.append(key)
+    if uncited := sorted(set(by_id) - set(order)):
+        raise ValueError(f"{path}: sources never cited in the article: {', '.join(uncited)}")
+    return tuple(
+        Source(number=i, **{k: str(v) if k != "year" else int(v) for k, v in by_id[key].items()})
+        for i, key in enumerate(order, start=1)
+    )
+
+
 def load_article(path: str | Path = ARTICLE_FILE) -> Article:
     """Render the Markdown article once: its HTML, table of contents, reading time and sources."""
     post = frontmatter.load(str(path))
-    sources = tuple(
-        Source(number=i, **{k: str(v) if k != "year" else int(v) for k, v in raw.items()})
-        for i, raw in enumerate(post.get("sources", []), start=1)
-    )
+    sources = _numbered_sources(path, post.get("sources", []), post.content)
     numbers = {s.id: s.number for s in sources}
 
     def cite(match: re.Match) -> str:
         key = match.group(1)
-        if key not in numbers:
-            raise ValueError(f"{path}: citation [^{key}] has no source in the front matter")
         n = numbers[key]
         return f'<sup class="cite"><a href="#source-{key}" aria-label="Source {n}">[{n}]</a></sup>'
 

@@ -36,13 +36,22 @@ _UNSAFE_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_INVISIBLE}]
 
 CONTACT_METHODS = [SelectChoice("phone", "Phone call"), SelectChoice("text", "Text message"),
                    SelectChoice("email", "Email")]  # fmt: skip
-BEST_TIMES = [
-    SelectChoice("", "No preference"),
-    SelectChoice("morning", "Morning"),
-    SelectChoice("afternoon", "Afternoon"),
-    SelectChoice("evening", "Evening"),
-    SelectChoice("any", "Any time"),
-]
+
+
+def best_times(offices) -> list[SelectChoice]:
+    """The parts of the day some office is open, from the clinic file's hours: no "evening" choice
+    when every office closes at 5. "any" means no preference (the contract); "" is not choosing."""
+    spans = [(h.opens, h.closes) for office in offices for h in office.hours]
+    parts = [
+        ("morning", "Morning", any(opens < "12:00" for opens, _ in spans)),
+        ("afternoon", "Afternoon", any(closes > "12:00" and opens < "17:00" for opens, closes in spans)),
+        ("evening", "Evening", any(closes > "17:00" for _, closes in spans)),
+    ]
+    return [
+        SelectChoice("", "No preference"),
+        *(SelectChoice(value, label) for value, label, open_then in parts if open_then),
+        SelectChoice("any", "Any time"),
+    ]
 
 
 def _strip(value):
@@ -114,7 +123,7 @@ class ConsultationForm(FlaskForm):
         default="phone",
         validators=[InputRequired("Please choose how we should contact you.")],
     )
-    best_time = SelectField("Best time to reach you", choices=BEST_TIMES, default="")
+    best_time = SelectField("Best time to reach you", default="")  # choices: best_times(offices)
     message = TextAreaField(
         "Anything you would like us to know",
         validators=[
@@ -137,6 +146,7 @@ class ConsultationForm(FlaskForm):
     def __init__(self, *args, offices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.location.choices = [SelectChoice(o.slug, o.city) for o in offices]
+        self.best_time.choices = best_times(offices)
         self.phone_e164: str | None = None
         self.email_normalized: str | None = None
 

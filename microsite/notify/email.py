@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from datetime import UTC
 from email import policy
 from urllib.parse import urlsplit
 
@@ -9,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
 from flask_mail import Message
 
-from ..leads.forms import BEST_TIMES, CONTACT_METHODS
+from ..leads.forms import CONTACT_METHODS, best_times
 from ..models import Notification
 
 
@@ -26,10 +29,27 @@ def staff_recipients(slug: str) -> list[str]:
     return list(current_app.extensions["clinic"].office(slug).notify)
 
 
-def message_id(notification_id: int) -> str:
-    """Stable across retries, so a mail client folds a rare duplicate into one."""
+def message_id(notification: Notification) -> str:
+    """Stable across retries, so a mail client folds a rare duplicate into one; never reused.
+
+    The id alone would come round again in a database re-created from scratch (and ids start at 1),
+    so the notification's creation time and a part of this installation's own (derived from its
+    SECRET_KEY, which it does not reveal) go with it.
+    """
     host = urlsplit(current_app.config["SITE_URL"]).hostname or "localhost"
-    return f"<lead-notification-{notification_id}@{host}>"
+    install = hmac.new(current_app.secret_key.encode(), b"message-id", hashlib.sha256).hexdigest()[:10]
+    # Microseconds since the epoch, in base 36: short enough that the header is never folded.
+    created = _base36(int(notification.created_at.astimezone(UTC).timestamp() * 1_000_000))
+    return f"<lead-notification-{notification.id}.{created}.{install}@{host}>"
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while number:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+    return out or "0"
 
 
 class StaffMessage(Message):
@@ -77,7 +97,7 @@ def build_staff_message(notification: Notification) -> Message:
         "lead": lead,
         "office": office,
         "contact_method": _label(CONTACT_METHODS, lead.contact_method),
-        "best_time": _label(BEST_TIMES, lead.best_time or "") or "No preference",
+        "best_time": _label(best_times(clinic.offices), lead.best_time or "") or "No preference",
         "site_url": site_url,
         "lead_url": f"{site_url}/staff/leads/{lead.id}",
     }
@@ -96,5 +116,5 @@ def build_staff_message(notification: Notification) -> Message:
         html=render_template(f"email/{template}.html", **context),
         extra_headers={"X-Lead-Id": str(lead.id), "Auto-Submitted": "auto-generated"},
     )
-    message.msgId = message_id(notification.id)
+    message.msgId = message_id(notification)
     return message

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import current_app, url_for
 
-from ..content import DAY_NAMES, Article, Clinic, Hours, Office
+from ..content import DAY_NAMES, Article, Clinic, Hours, Office, Source
 
 
 def _opening_hours(hours: Hours) -> dict[str, Any]:
@@ -49,6 +49,25 @@ def medical_clinic(office: Office, clinic: Clinic, site_url: str) -> dict[str, A
     return data
 
 
+def citation(source: Source) -> dict[str, Any]:
+    """A source as schema.org sees it: a journal article with its DOI, or a document (a label, a notice)."""
+    if source.journal:
+        return {
+            "@type": "ScholarlyArticle",
+            "name": source.title,
+            "author": source.authors,
+            "datePublished": str(source.year),
+            "isPartOf": {"@type": "Periodical", "name": source.journal},
+            "sameAs": f"https://doi.org/{source.doi}",
+        }
+    return {
+        "@type": "CreativeWork",
+        "name": source.title,
+        "author": source.authors,
+        "datePublished": str(source.year),
+    }
+
+
 def medical_web_page(article: Article, clinic: Clinic, url: str, site_url: str) -> dict[str, Any]:
     """The article as a MedicalWebPage, citing its sources; reviewer only when the data file names one."""
     data: dict[str, Any] = {
@@ -64,20 +83,15 @@ def medical_web_page(article: Article, clinic: Clinic, url: str, site_url: str) 
         "about": {"@type": "MedicalCondition", "name": "Depression"},
         "audience": {"@type": "MedicalAudience", "audienceType": "Patient"},
         "publisher": {"@type": "MedicalOrganization", "name": clinic.name, "url": f"{site_url}/"},
-        "citation": [
-            {
-                "@type": "ScholarlyArticle",
-                "name": s.title,
-                "author": s.authors,
-                "datePublished": str(s.year),
-                "isPartOf": {"@type": "Periodical", "name": s.journal},
-                "sameAs": f"https://doi.org/{s.doi}",
-            }
-            for s in article.sources
-        ],
+        "citation": [citation(s) for s in article.sources],
     }
     if clinic.reviewer and clinic.reviewed:
         data["reviewedBy"] = {"@type": "Person", "name": clinic.reviewer}
+        if clinic.reviewer_license:
+            data["reviewedBy"]["hasCredential"] = {
+                "@type": "EducationalOccupationalCredential",
+                "credentialCategory": clinic.reviewer_license,
+            }
         data["lastReviewed"] = clinic.reviewed.isoformat()
     return data
 

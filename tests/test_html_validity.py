@@ -1,0 +1,228 @@
+"""Every page a visitor or a staff member sees, and the staff email's HTML part, is valid HTML.
+
+The Nu Html Checker (npm `vnu-jar`, run with Debian's Java) reads every document in one JVM start:
+the public pages, the form shown again with errors, an error page, each staff page with a staff user
+logged in (TOTP set-up, recovery codes and the code step included) and both kinds of staff email.
+Locally a missing Java or vnu.jar skips; under CI=true it fails. The cheaper checks below it (one id
+per page, a figure's caption first or last) run without Java.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pyotp
+import pytest
+from conftest import hidden_fields, make_config, submit, unavailable
+from sqlalchemy import select
+
+from microsite import create_app
+from microsite.database import writing
+from microsite.extensions import db
+from microsite.models import Lead, Notification
+from microsite.notify.email import build_staff_message
+from microsite.staff import accounts
+
+ROOT = Path(__file__).resolve().parent.parent
+VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+EMAIL = "validator@example.com"
+PASSWORD = "correct horse battery staple"
+PUBLIC = [
+    "/",
+    "/ketamine-therapy-bradenton",
+    "/ketamine-therapy-sarasota",
+    "/thanks",
+    "/privacy",
+    "/no-such-page",
+]
+
+
+def _login(client) -> None:
+    fields = hidden_fields(client.get("/staff/login").get_data(as_text=True))
+    response = client.post("/staff/login", data={**fields, "email": EMAIL, "password": PASSWORD})
+    assert response.status_code == 303, response.status_code
+
+
+def _page(client, path: str, expect: int = 200) -> str:
+    response = client.get(path, headers={"Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == expect, (path, response.status_code)
+    return response.get_data(as_text=True)
+
+
+def _staff_pages(client, lead_id: int, spam_id: int) -> dict[str, str]:
+    """Each staff page as a logged-in user sees it, including the second step being set up and used."""
+    _login(client)
+    pages = {
+        "staff-inbox": _page(client, "/staff/"),
+        "staff-inbox-filtered": _page(client, "/staff/?office=bradenton&status=new"),
+        "staff-lead": _page(client, f"/staff/leads/{lead_id}"),
+        "staff-lead-spam": _page(client, f"/staff/leads/{spam_id}"),
+        "staff-dashboard": _page(client, "/staff/dashboard"),
+        "staff-audit": _page(client, "/staff/audit"),
+        "staff-account": _page(client, "/staff/account"),
+    }
+    # A link followed from another site gets the "continue" page instead of the lead.
+    continued = client.get(f"/staff/leads/{lead_id}", headers={"Sec-Fetch-Site": "cross-site"})
+    pages["staff-continue"] = continued.get_data(as_text=True)
+    setup = _page(client, "/staff/account/totp")
+    pages["staff-totp-setup"] = setup
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', setup).group(1)
+    codes = client.post(
+        "/staff/account/totp",
+        data={**hidden_fields(setup), "code": pyotp.TOTP(secret).now()},
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
+    assert codes.status_code == 200
+    pages["staff-recovery-codes"] = codes.get_data(as_text=True)
+    pages["staff-account-totp-on"] = _page(client, "/staff/account")
+    client.post(
+        "/staff/logout", data=hidden_fields(pages["staff-inbox"]), headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    pages["staff-login"] = _page(client, "/staff/login")
+    fields = hidden_fields(pages["staff-login"])
+    step = client.post("/staff/login", data={**fields, "email": EMAIL, "password": PASSWORD})
+    assert step.status_code in (302, 303) and "/staff/login/code" in step.headers["Location"]
+    pages["staff-login-code"] = _page(client, "/staff/login/code")
+    return pages
+
+
+def _emails(app, lead_id: int) -> dict[str, str]:
+    """The HTML part of the staff email in both LEAD_EMAIL_DETAIL modes."""
+    emails = {}
+    with app.app_context():
+        notification = db.session.scalar(select(Notification).where(Notification.lead_id == lead_id))
+        for mode in ("full", "minimal"):
+            app.config["LEAD_EMAIL_DETAIL"] = mode
+            emails[f"email-{mode}"] = build_staff_message(notification).html
+        app.config["LEAD_EMAIL_DETAIL"] = "full"
+    return emails
+
+
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory) -> dict[str, str]:
+    """Every document to check, by name, from one app with a staff user, a request and a spam request."""
+    tmp = tmp_path_factory.mktemp("html")
+    app = create_app(make_config(f"sqlite:///{tmp / 'html.sqlite3'}", tmp))
+    with app.app_context():
+        db.create_all()
+        with writing():
+            accounts.create(EMAIL, PASSWORD)
+    client = app.test_client()
+    docs = {path: _page(client, path, 404 if path == "/no-such-page" else 200) for path in PUBLIC}
+    assert submit(client).status_code == 303
+    assert (
+        submit(
+            client, phone="(941) 555-0188", email="bot@example.com", website="http://spam.test"
+        ).status_code
+        == 303
+    )
+    with app.app_context():
+        lead_id, spam_id = db.session.scalars(select(Lead.id).order_by(Lead.id)).all()
+    shown_again = client.post(
+        "/consultation", data={"email": "nope"}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert shown_again.status_code == 422
+    docs["form-with-errors"] = shown_again.get_data(as_text=True)
+    docs.update(_staff_pages(app.test_client(), lead_id, spam_id))
+    docs.update(_emails(app, lead_id))
+    return docs
+
+
+@pytest.fixture(scope="module")
+def vnu_errors(documents, tmp_path_factory) -> dict[str, list[str]]:
+    """The checker's errors per document, from one JVM start for all of them."""
+    java = shutil.which("java")
+    if java is None:
+        unavailable("no `java` on PATH (Debian: apt-get install default-jre-headless)")
+    if not VNU.exists():
+        unavailable(f"{VNU.relative_to(ROOT)} is missing: run `make node_modules`")
+    folder = tmp_path_factory.mktemp("vnu")
+    files = {}
+    for name, html in documents.items():
+        path = folder / (re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "index")
+        path = path.with_suffix(".html")
+        path.write_text(html, encoding="utf-8")
+        files[path.resolve().as_uri()] = name
+    run = subprocess.run(
+        [
+            java,
+            "-jar",
+            str(VNU),
+            "--format",
+            "json",
+            "--errors-only",
+            "--stdout",
+            *sorted(str(f) for f in folder.iterdir()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,  # errors are in the report; a bad run fails at json.loads
+    )
+    report = json.loads(run.stdout)
+    errors: dict[str, list[str]] = {name: [] for name in documents}
+    for message in report["messages"]:
+        name = files.get(message.get("url", "").replace("file:///", "file:/").replace("file:/", "file:///"))
+        where = f"line {message.get('lastLine')}: " if message.get("lastLine") else ""
+        errors.setdefault(name or message.get("url", "?"), []).append(where + message["message"])
+    return errors
+
+
+DOCUMENT_NAMES = [
+    *PUBLIC,
+    "form-with-errors",
+    "staff-inbox",
+    "staff-inbox-filtered",
+    "staff-lead",
+    "staff-lead-spam",
+    "staff-dashboard",
+    "staff-audit",
+    "staff-account",
+    "staff-account-totp-on",
+    "staff-continue",
+    "staff-totp-setup",
+    "staff-recovery-codes",
+    "staff-login",
+    "staff-login-code",
+    "email-full",
+    "email-minimal",
+]
+
+
+@pytest.mark.parametrize("name", DOCUMENT_NAMES)
+def test_the_nu_html_checker_finds_no_errors(vnu_errors, name):
+    assert vnu_errors[name] == [], "\n".join(vnu_errors[name])
+
+
+def test_the_checker_read_every_document(vnu_errors, documents):
+    assert set(documents) == set(DOCUMENT_NAMES)
+    assert set(vnu_errors) == set(DOCUMENT_NAMES), "a message the test could not attribute to a document"
+
+
+# -- without Java: what the checker found once, checked on every run ------------------------------
+
+
+def _ids(html: str) -> Counter:
+    return Counter(re.findall(r'\sid="([^"]+)"', html))
+
+
+def test_no_page_repeats_an_id(documents):
+    """The lead page's forms each carried id="csrf_token" (issue 14, item 15), as the account page's do."""
+    for name in DOCUMENT_NAMES:
+        repeated = [i for i, n in _ids(documents[name]).items() if n > 1]
+        assert repeated == [], (name, repeated)
+
+
+def test_a_chart_figure_has_its_caption_first_or_last(documents):
+    """A <figcaption> between the chart and its table made the dashboard's <figure> invalid (item 15)."""
+    figures = re.findall(r"<figure\b[^>]*>(.*?)</figure>", documents["staff-dashboard"], re.S)
+    assert figures
+    for figure in figures:
+        children = re.findall(r"<(svg|table|figcaption)\b", figure)
+        if "figcaption" in children:
+            assert children.index("figcaption") in (0, len(children) - 1), children
