@@ -1,12 +1,22 @@
-"""The stored data: a `Lead` (one consultation request) and its `Notification` (the outbox)."""
+"""The stored data: leads and their notifications (the outbox), staff, notes, audit log, view counts."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import ClassVar
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -76,6 +86,8 @@ class Lead(db.Model):
     utm_campaign: Mapped[str | None] = mapped_column(String(100))
     referrer: Mapped[str | None] = mapped_column(String(500))  # the referring site's origin only
     landing_path: Mapped[str | None] = mapped_column(String(500))
+    # When staff first reached out: the first status change out of "new" (speed to lead, reminders).
+    first_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     notifications: Mapped[list[Notification]] = relationship(
         back_populates="lead", cascade="all, delete-orphan", passive_deletes=True
@@ -94,9 +106,21 @@ class NotificationStatus:
     HELD = "held"  # belongs to suspected spam; sent only if staff release the lead
 
 
+class NotificationKind:
+    LEAD = "lead"  # the staff email for a new request
+    REMINDER = "reminder"  # the request is still new after REMIND_AFTER_MINUTES of office hours
+    ESCALATION = "escalation"  # still new after ESCALATE_AFTER_MINUTES: to the clinic's manager
+    WEEKLY = "weekly"  # the Monday summary, counts only; no lead
+
+
 class Notification(db.Model):
+    """An email in the outbox: stored in the transaction that makes it due, sent by a claim."""
+
     id: Mapped[int] = mapped_column(primary_key=True)
-    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(12), default=NotificationKind.LEAD)
+    # What must happen once, however many instances and workers run ("reminder:12", "weekly:2026-W49").
+    once_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     status: Mapped[str] = mapped_column(String(10), default=NotificationStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -106,9 +130,31 @@ class Notification(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    lead: Mapped[Lead] = relationship(back_populates="notifications")
+    lead: Mapped[Lead | None] = relationship(back_populates="notifications")
 
-    __table_args__ = (Index("ix_notification_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notification_due", "status", "next_attempt_at"),
+        UniqueConstraint("once_key", name="uq_notification_once_key"),
+    )
+
+
+class PageViewCount(db.Model):
+    """Page views per day, page and campaign: a counter, never a visit. No address, no agent, no cookie.
+
+    Missing dimensions are "" rather than NULL, so that the unique key counts them together.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    path: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(100), default="")
+    medium: Mapped[str] = mapped_column(String(100), default="")
+    campaign: Mapped[str] = mapped_column(String(100), default="")
+    views: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (
+        UniqueConstraint("day", "path", "source", "medium", "campaign", name="uq_page_view_count"),
+    )
 
 
 class StaffUser(UserMixin, db.Model):
