@@ -82,7 +82,12 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "STAFF_THROTTLE_ADDRESS_AFTER": _int(get("STAFF_THROTTLE_ADDRESS_AFTER"), 20),
         "STAFF_THROTTLE_MAX_SECONDS": _float(get("STAFF_THROTTLE_MAX_SECONDS"), 900.0),
         # Both offices are on Florida's west coast; staff read times on their own clock.
-        "STAFF_TIMEZONE": get("STAFF_TIMEZONE") or "America/New_York",
+        # Unset: the clinic file's `timezone`, else America/New_York (content.init_app).
+        "STAFF_TIMEZONE": get("STAFF_TIMEZONE") or None,
+        # A request still new after this many minutes of office hours is emailed about again to its
+        # office (a reminder), after the second to the clinic file's `manager`; 0 turns one off.
+        "REMIND_AFTER_MINUTES": _int(get("REMIND_AFTER_MINUTES"), 30),
+        "ESCALATE_AFTER_MINUTES": _int(get("ESCALATE_AFTER_MINUTES"), 240),
         "CLINIC_FILE": get("CLINIC_FILE") or str(DEFAULT_CLINIC_FILE),
         # Fingerprinted, compressed copies of static/ (microsite/assets.py); nginx may serve them.
         "STATIC_ROOT": get("STATIC_ROOT") or str(instance_path / "static"),
@@ -94,6 +99,8 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "RATELIMIT_STORAGE_URI": get("RATELIMIT_STORAGE_URI") or None,
         # Per client address; generous enough for a family sharing one connection.
         "RATELIMIT_CONSULTATION": get("RATELIMIT_CONSULTATION") or "5 per minute; 20 per hour",
+        # Per client address on POST /v, the page-view beacon: a reader opens a few pages a minute.
+        "RATELIMIT_BEACON": get("RATELIMIT_BEACON") or "60 per minute",
         "RATELIMIT_HEADERS_ENABLED": True,
         # If Redis is down, accept the request rather than lose a lead to a counter.
         "RATELIMIT_SWALLOW_ERRORS": True,
@@ -103,6 +110,8 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         # How many proxies in front of the app set X-Forwarded-*; 0 believes none of them.
         "TRUSTED_PROXY_COUNT": _int(get("TRUSTED_PROXY_COUNT"), 0),
         "SPAM_RETENTION_DAYS": _int(get("SPAM_RETENTION_DAYS"), 30),
+        # Daily page-view counters (microsite/counts/) are deleted by `flask leads purge` after this.
+        "COUNTS_RETENTION_MONTHS": _int(get("COUNTS_RETENTION_MONTHS"), 25),
         "OUTBOX_INLINE": _bool(get("OUTBOX_INLINE"), True),
         "OUTBOX_THREADS": _int(get("OUTBOX_THREADS"), 1),
         "OUTBOX_LEASE_SECONDS": _float(get("OUTBOX_LEASE_SECONDS"), 300.0),

@@ -1,20 +1,29 @@
-/* Small enhancements for the consultation form. The form works fully without this file:
+/* A page-view count and small enhancements for the form. All works without this file:
    the server checks every answer and re-renders the form with its messages. */
 (function () {
   "use strict";
+
+  // The other site that sent the visitor (a search engine, say).
+  var from;
+  try { from = new URL(document.referrer); } catch (e) { /* none */ }
+  if (from && from.origin === location.origin) from = null;
+
+  // One page view, counted without cookies (README "Counting page views").
+  addEventListener("pageshow", function () {
+    if (navigator.globalPrivacyControl || !navigator.sendBeacon) return;
+    var tags = new URLSearchParams(location.search), data = new URLSearchParams({ path: location.pathname });
+    ["utm_source", "utm_medium", "utm_campaign"].forEach(function (k) { if (tags.get(k)) data.set(k, tags.get(k)); });
+    if (from) data.set("from", from.hostname);
+    navigator.sendBeacon("/v", data);
+  });
+
   var form = document.getElementById("consultation");
   if (!form) return;
   var shownAt = Date.now();
 
-  // Where the visitor came from, for the clinic's counts: only the other site's origin (a search
-  // engine, say), never a path. Our own pages are not a source, and a form shown again keeps its value.
+  // A form shown again keeps its value.
   var referrer = form.elements.referrer;
-  if (referrer && !referrer.value && document.referrer) {
-    try {
-      var from = new URL(document.referrer);
-      if (from.origin !== window.location.origin && /^https?:$/.test(from.protocol)) referrer.value = from.origin;
-    } catch (e) { /* not a URL: leave it empty */ }
-  }
+  if (referrer && !referrer.value && from) referrer.value = from.origin;
 
   // After a failed submit, take the visitor (and a screen reader) straight to the list of problems.
   var summary = document.getElementById("error-summary");

@@ -15,6 +15,8 @@ from typing import NoReturn
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask import Flask
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, text
 
 from microsite import create_app
@@ -22,6 +24,25 @@ from microsite.extensions import db
 from microsite.ratelimit import storage_uri
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+class _SharedBytecode(BytecodeCache):
+    """Jinja's compiled templates kept for the whole run: the tests build a new app (and so a new
+    Jinja environment) for almost every test, and compiling the templates again each time was most of
+    the suite's time. Keyed, as Jinja keys it, by the template's name and a checksum of its source."""
+
+    def __init__(self):
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": _SharedBytecode()}
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 SITE_URL = "https://clinic.example.com"  # the apps' under test: the one origin a form may come from
 

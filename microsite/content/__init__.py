@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import frontmatter
 import markdown
@@ -16,6 +17,7 @@ from flask import Flask
 from markupsafe import Markup
 
 ARTICLE_FILE = Path(__file__).with_name("article.md")
+DEFAULT_TIMEZONE = "America/New_York"  # both offices are on Florida's west coast
 DAY_NAMES = {
     "Mo": "Monday", "Tu": "Tuesday", "We": "Wednesday", "Th": "Thursday",
     "Fr": "Friday", "Sa": "Saturday", "Su": "Sunday",
@@ -117,6 +119,13 @@ class Clinic:
     reviewer_license: str | None = None
     privacy: Privacy = field(default_factory=Privacy)
     care: Care = field(default_factory=Care)
+    # Speed to lead and the weekly summary (microsite/notify/schedule.py): who hears of a request still
+    # new after ESCALATE_AFTER_MINUTES of office hours, who gets the Monday summary, the days every
+    # office is closed, and the clock the offices' hours are read on (None: STAFF_TIMEZONE's).
+    manager: tuple[str, ...] = ()
+    report_to: tuple[str, ...] = ()
+    holidays: frozenset[date] = frozenset()
+    timezone: str | None = None
 
     def office(self, slug: str) -> Office | None:
         return next((o for o in self.offices if o.slug == slug), None)
@@ -208,6 +217,35 @@ def _care(raw: dict) -> Care:
     )
 
 
+def _addresses(path: str | Path, key: str, raw) -> tuple[str, ...]:
+    """`manager` or `report_to`: one address or a list of them."""
+    addresses = [raw] if isinstance(raw, str) else list(raw or ())
+    if not all(isinstance(a, str) and "@" in a for a in addresses):
+        raise ValueError(f"{path}: {key} must be an email address or a list of them")
+    return tuple(a.strip() for a in addresses)
+
+
+def _holidays(path: str | Path, raw) -> frozenset[date]:
+    """`holidays = [2026-12-25, …]`: TOML dates (no quotes), the days every office is closed."""
+    days = list(raw or ())
+    if not all(isinstance(d, date) for d in days):
+        raise ValueError(f"{path}: holidays must be a list of dates such as 2026-12-25 (no quotes)")
+    return frozenset(days)
+
+
+def _timezone(path: str | Path, raw) -> str | None:
+    """An IANA time zone name such as "America/New_York"; an unknown one stops start-up."""
+    if raw is None:
+        return None
+    try:
+        ZoneInfo(str(raw))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"{path}: timezone {raw!r} is not a known time zone (e.g. America/New_York)"
+        ) from exc
+    return str(raw)
+
+
 def load_clinic(path: str | Path) -> Clinic:
     """Read the clinic's data file; a bad phone number, position or promise stops start-up."""
     data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -241,6 +279,10 @@ def load_clinic(path: str | Path) -> Clinic:
         reviewer_license=review.get("license"),
         privacy=_privacy(path, data.get("privacy", {})),
         care=_care(data.get("care", {})),
+        manager=_addresses(path, "manager", data.get("manager")),
+        report_to=_addresses(path, "report_to", data.get("report_to")),
+        holidays=_holidays(path, data.get("holidays")),
+        timezone=_timezone(path, data.get("timezone")),
     )
 
 
@@ -294,8 +336,18 @@ def load_article(path: str | Path = ARTICLE_FILE) -> Article:
 
 def init_app(app: Flask) -> None:
     """Load the content once and make it available to every template."""
+    from ..officehours import Schedule
+
     clinic = load_clinic(app.config["CLINIC_FILE"])
     article = load_article()
+    # The clock staff pages use: STAFF_TIMEZONE when set, else the clinic file's (the offices' own).
+    if not app.config.get("STAFF_TIMEZONE"):
+        app.config["STAFF_TIMEZONE"] = clinic.timezone or DEFAULT_TIMEZONE
+    for office in clinic.offices:  # hours that cannot be counted in stop start-up, not a reminder
+        try:
+            Schedule.from_hours(office.hours, clinic.timezone or app.config["STAFF_TIMEZONE"])
+        except ValueError as exc:
+            raise ValueError(f"{app.config['CLINIC_FILE']}: office {office.slug!r}: {exc}") from exc
     app.extensions["clinic"] = clinic
     app.extensions["article"] = article
     app.jinja_env.globals.update(clinic=clinic, article=article)

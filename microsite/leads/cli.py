@@ -9,8 +9,9 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from ..database import writing
-from ..models import LeadStatus
-from .retention import purge_leads
+from ..models import LeadStatus, utcnow
+from ..templating import clinic_zone
+from .retention import purge_counts, purge_leads
 
 leads_cli = AppGroup("leads", help="Work with stored consultation requests.")
 
@@ -24,11 +25,15 @@ leads_cli = AppGroup("leads", help="Work with stored consultation requests.")
     help="Delete leads received more than DAYS days ago (default: the clinic's retention_days).",
 )
 def purge(days: int | None) -> None:
-    """Delete old leads with their notifications, and suspected spam after SPAM_RETENTION_DAYS."""
+    """Delete old leads with their notifications, suspected spam after SPAM_RETENTION_DAYS, and page-view
+    counters after COUNTS_RETENTION_MONTHS."""
     days = days or current_app.extensions["clinic"].retention_days
     deleted = purge_leads(days, current_app.config["SPAM_RETENTION_DAYS"])
     click.echo(f"leads: deleted {deleted} lead(s) older than {days} days or spam older than "
                f"{current_app.config['SPAM_RETENTION_DAYS']} days")  # fmt: skip
+    months = current_app.config["COUNTS_RETENTION_MONTHS"]
+    counters = purge_counts(months, utcnow().astimezone(clinic_zone()).date())
+    click.echo(f"page views: deleted {counters} daily counter(s) older than {months} months")
 
 
 def _office(value: str | None) -> str | None:

@@ -1,17 +1,18 @@
-"""Keeping leads only as long as the privacy notice says."""
+"""Keeping leads, and the page-view counters, only as long as the privacy notice says."""
 
 from __future__ import annotations
 
+import calendar
 import logging
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import delete, or_, select
 
 from ..database import writing
-from ..models import Lead, LeadStatus, Notification, utcnow
+from ..models import Lead, LeadStatus, Notification, PageViewCount, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +63,29 @@ def delete_mail_files(lead_ids: set[int]) -> int:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def months_before(day: date, months: int) -> date:
+    """The same day `months` months earlier (the month's last day when that month is shorter)."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def purge_counts(months: int, today: date) -> int:
+    """Delete the daily page-view counters of days more than `months` months before `today`; returns
+    how many rows. In batches, like the leads, so the write lock is held briefly each time."""
+    oldest_kept = months_before(today, months)
+    deleted = 0
+    while True:
+        with writing() as session:
+            ids = list(
+                session.scalars(select(PageViewCount.id).where(PageViewCount.day < oldest_kept).limit(BATCH))
+            )
+            if ids:
+                session.execute(delete(PageViewCount).where(PageViewCount.id.in_(ids)))
+        deleted += len(ids)
+        if len(ids) < BATCH:
+            break
+    log.info("purge: deleted %s page-view counter(s) from before %s", deleted, oldest_kept)
+    return deleted

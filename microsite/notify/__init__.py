@@ -1,4 +1,4 @@
-"""Staff notifications: the email, the outbox sender and the `flask outbox` command."""
+"""Staff notifications: the emails, the outbox sender, what time makes due, `flask outbox`, `flask report`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from .outbox import Dispatcher
 
 
 def init_app(app: Flask) -> None:
+    from ..reports.cli import report_cli
+
     app.extensions["outbox"] = Dispatcher(app, threads=app.config.get("OUTBOX_THREADS", 1))
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(report_cli)  # the weekly summary goes out through the outbox
 
 
 def start_inline_sender(app: Flask) -> None:

@@ -10,7 +10,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .outbox import run_once, worker_name
+from .outbox import sweep, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +19,16 @@ outbox_cli = AppGroup("outbox", help="Deliver the staff notifications waiting in
 
 @outbox_cli.command("run")
 @click.option(
-    "--once", is_flag=True, help="Try everything pending once, even what waits for a retry, then exit."
+    "--once",
+    is_flag=True,
+    help="Schedule what is due, try everything pending once, even what waits for a retry, then exit.",
 )
 def run(once: bool) -> None:
-    """Deliver pending notifications (forever, or one pass with --once)."""
+    """Deliver pending notifications (forever, or one pass with --once); each pass first schedules the
+    reminders and the weekly summary that have come due."""
     worker = worker_name()
     if once:
-        tried = run_once(worker, waiting_too=True)
+        tried = sweep(worker, waiting_too=True)
         click.echo(f"outbox: {tried} notification(s) tried")
         return
     stop = threading.Event()
@@ -36,7 +39,7 @@ def run(once: bool) -> None:
     click.echo(f"outbox: {worker} running, polling every {poll:g} s")
     while not stop.is_set():
         try:
-            tried = run_once(worker)
+            tried = sweep(worker)
         except Exception:
             # The database may be restarting; what is pending stays pending.
             log.exception("outbox: pass failed, trying again in %g s", poll)

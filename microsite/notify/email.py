@@ -1,4 +1,5 @@
-"""The staff email for a lead, rendered from templates/email/."""
+"""The outbox's emails, rendered from templates/email/: the staff email for a lead, the reminder and the
+escalation about a request still new, and the weekly summary."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from flask import current_app, render_template
 from flask_mail import Message
 
 from ..leads.forms import CONTACT_METHODS, best_times
-from ..models import Notification
+from ..models import Notification, NotificationKind
+from ..officehours import format_minutes
+from .transport import PermanentError
 
 
 def _label(choices, value: str) -> str:
@@ -40,7 +43,7 @@ def message_id(notification: Notification) -> str:
     install = hmac.new(current_app.secret_key.encode(), b"message-id", hashlib.sha256).hexdigest()[:10]
     # Microseconds since the epoch, in base 36: short enough that the header is never folded.
     created = _base36(int(notification.created_at.astimezone(UTC).timestamp() * 1_000_000))
-    return f"<lead-notification-{notification.id}.{created}.{install}@{host}>"
+    return f"<{notification.kind}-notification-{notification.id}.{created}.{install}@{host}>"
 
 
 def _base36(number: int) -> str:
@@ -118,3 +121,77 @@ def build_staff_message(notification: Notification) -> Message:
     )
     message.msgId = message_id(notification)
     return message
+
+
+def _message(notification: Notification, subject: str, recipients: list[str], template: str, context: dict,
+             headers: dict[str, str]) -> Message:  # fmt: skip
+    """A message from the clinic, with no Reply-To: nothing in it is the visitor's to answer."""
+    if not recipients:
+        raise PermanentError(f"no address to send the {notification.kind} to: see the clinic file")
+    context = {**context, "subject": subject}
+    message = Message(
+        subject=subject,
+        recipients=recipients,
+        sender=current_app.config["MAIL_DEFAULT_SENDER"] or current_app.extensions["clinic"].sender,
+        body=render_template(f"email/{template}.txt", **context),
+        html=render_template(f"email/{template}.html", **context),
+        extra_headers={**headers, "Auto-Submitted": "auto-generated"},
+    )
+    message.msgId = message_id(notification)
+    return message
+
+
+def build_reminder_message(notification: Notification) -> Message:
+    """A request still new: to its office's staff (reminder) or the clinic's manager (escalation).
+
+    Only the request's number, its office and a link, in both LEAD_EMAIL_DETAIL modes: less than even
+    the minimal staff email (no first name), as a reminder adds nothing staff need to act on.
+    """
+    clinic = current_app.extensions["clinic"]
+    lead = notification.lead
+    office = clinic.office(lead.location)
+    city = office.city if office else lead.location
+    escalation = notification.kind == NotificationKind.ESCALATION
+    remind = current_app.config["REMIND_AFTER_MINUTES"]
+    after = current_app.config["ESCALATE_AFTER_MINUTES"] if escalation else remind
+    if escalation:
+        subject = f"Not contacted yet: request #{lead.id} – {city} office"
+        recipients = list(clinic.manager)
+    else:
+        subject = f"Reminder: request #{lead.id} – {city} office is still new"
+        recipients = staff_recipients(lead.location)
+    context = {
+        "escalation": escalation,
+        "lead_id": lead.id,
+        "city": city,
+        "after": format_minutes(after),
+        "reminded_after": format_minutes(remind) if remind > 0 else None,
+        "lead_url": f"{current_app.config['SITE_URL']}/staff/leads/{lead.id}",
+    }
+    return _message(notification, subject, recipients, "reminder", context, {"X-Lead-Id": str(lead.id)})
+
+
+def build_weekly_message(notification: Notification) -> Message:
+    """The weekly summary named by the notification's key ("weekly:2026-W48"), counted now."""
+    from ..reports import weekly
+
+    summary = weekly.summarize(notification.once_key.split(":")[1])
+    recipients = list(current_app.extensions["clinic"].report_to)
+    return _message(notification, summary.subject, recipients, "weekly_report", weekly.context(summary), {})
+
+
+BUILDERS = {
+    NotificationKind.LEAD: build_staff_message,
+    NotificationKind.REMINDER: build_reminder_message,
+    NotificationKind.ESCALATION: build_reminder_message,
+    NotificationKind.WEEKLY: build_weekly_message,
+}
+
+
+def build_message(notification: Notification) -> Message:
+    """The notification's email, by its kind."""
+    try:
+        builder = BUILDERS[notification.kind]
+    except KeyError:
+        raise PermanentError(f"unknown kind of notification {notification.kind!r}") from None
+    return builder(notification)

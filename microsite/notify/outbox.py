@@ -28,7 +28,7 @@ from sqlalchemy.exc import OperationalError
 from ..database import writing
 from ..extensions import db
 from ..models import Notification, NotificationStatus, utcnow
-from .email import build_staff_message
+from .email import build_message
 from .transport import PermanentError, TransientError, deliver
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def _finish(notification_id: int, worker: str, **values) -> bool:
             pause = min(pause * 2, 5.0)
 
 
-def _unexpected(step: str, lead_id: int, notification_id: int, exc: Exception) -> TransientError:
+def _unexpected(step: str, about: str, notification_id: int, exc: Exception) -> TransientError:
     """An exception nobody foresaw (a bug, a surprise in a library): retried, as a fix may come.
 
     The log gets the traceback without the exception's own words, which may quote the visitor.
@@ -138,8 +138,8 @@ def _unexpected(step: str, lead_id: int, notification_id: int, exc: Exception) -
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
     log.error(
-        "lead %s: notification %s could not be %s: %s%s (message left out)\n%s",
-        lead_id, notification_id, step, type(exc).__name__, where, "".join(traceback.format_list(frames)),
+        "%s: notification %s could not be %s: %s%s (message left out)\n%s",
+        about, notification_id, step, type(exc).__name__, where, "".join(traceback.format_list(frames)),
     )  # fmt: skip
     return TransientError(f"the message could not be {step}: {type(exc).__name__}{where}")
 
@@ -155,30 +155,34 @@ def send_claimed(notification_id: int, worker: str) -> str:
     lead_id = notification.lead_id
     created_at = notification.created_at
     attempts = notification.attempts
+    # What the logs and the .eml file name it by: its lead ("lead 12"), or its key ("weekly:2026-W48").
+    about = f"lead {lead_id}" if lead_id is not None else notification.once_key or notification.kind
     message = None
     outcome: Exception | None = None
     try:
-        message = build_staff_message(notification)
+        message = build_message(notification)
     except PermanentError as exc:  # e.g. a visitor's address no Reply-To can carry
         outcome = exc
     except Exception as exc:
-        outcome = _unexpected("built", lead_id, notification_id, exc)
+        outcome = _unexpected("built", about, notification_id, exc)
     # End the read transaction before talking to SMTP.
     db.session.rollback()
 
     if message is not None:
-        name = f"{created_at:%Y%m%dT%H%M%S}-lead-{lead_id}-notification-{notification_id}"
+        # leads/retention.py finds a purged lead's files by "-lead-<id>-notification-".
+        label = about.replace(" ", "-").replace(":", "-")
+        name = f"{created_at:%Y%m%dT%H%M%S}-{label}-notification-{notification_id}"
         try:
             deliver(message, name)
         except (TransientError, PermanentError) as exc:
             outcome = exc
         except Exception as exc:  # Flask-Mail builds the MIME message only now, as it sends
-            outcome = _unexpected("sent", lead_id, notification_id, exc)
+            outcome = _unexpected("sent", about, notification_id, exc)
 
     now = utcnow()
     if outcome is None:
         _finish(notification_id, worker, status=NotificationStatus.SENT, sent_at=now, last_error=None)
-        log.info("lead %s: notification %s sent (attempt %s)", lead_id, notification_id, attempts)
+        log.info("%s: notification %s sent (attempt %s)", about, notification_id, attempts)
         return NotificationStatus.SENT
 
     error = str(outcome)[:1000]
@@ -186,8 +190,8 @@ def send_claimed(notification_id: int, worker: str) -> str:
     if isinstance(outcome, PermanentError) or now >= give_up_at:
         _finish(notification_id, worker, status=NotificationStatus.FAILED, last_error=error)
         log.error(
-            "lead %s: notification %s FAILED after %s attempts; the lead is kept, staff must be told: %s",
-            lead_id, notification_id, attempts, error,
+            "%s: notification %s FAILED after %s attempts; the lead is kept, staff must be told: %s",
+            about, notification_id, attempts, error,
         )  # fmt: skip
         return NotificationStatus.FAILED
 
@@ -200,8 +204,8 @@ def send_claimed(notification_id: int, worker: str) -> str:
         last_error=error,
     )
     log.warning(
-        "lead %s: notification %s attempt %s failed, retrying in %.0f s: %s",
-        lead_id, notification_id, attempts, delay, error,
+        "%s: notification %s attempt %s failed, retrying in %.0f s: %s",
+        about, notification_id, attempts, delay, error,
     )  # fmt: skip
     return NotificationStatus.PENDING
 
@@ -219,13 +223,32 @@ def run_once(worker: str | None = None, batch: int = 10, waiting_too: bool = Fal
         tried.update(ids)
 
 
+def sweep(worker: str | None = None, waiting_too: bool = False) -> int:
+    """Put what time made due in the outbox (notify/schedule.py), then deliver all that is due.
+
+    A fault in the scheduling is logged and goes no further: the leads' own emails still go out.
+    """
+    from .schedule import schedule_due
+
+    try:
+        schedule_due()
+    except OperationalError:
+        db.session.rollback()
+        raise  # the database is away: sending fails too, and the caller says so once
+    except Exception:
+        db.session.rollback()
+        log.exception("outbox: reminders and the weekly summary could not be scheduled this time")
+    return run_once(worker, waiting_too=waiting_too)
+
+
 class Dispatcher:
     """The web process's background sender (OUTBOX_INLINE): a queue, a thread and a sweep.
 
     New notifications are handed over after their commit and sent at once; what piled up meanwhile
     is claimed in one batch. Every OUTBOX_POLL_SECONDS the thread also sweeps for retries and lapsed
-    claims. The thread starts in the process that serves requests, after any fork. Nothing waits in
-    memory only: a handed-over id is in the outbox too, and a sweep or `flask outbox run` takes it.
+    claims, and for the reminders and the weekly summary that have come due. The thread starts in
+    the process that serves requests, after any fork. Nothing waits in memory only: a handed-over id
+    is in the outbox too, and a sweep or `flask outbox run` takes it.
     A busy site runs `flask outbox run` as its own service instead (README "Deploy").
     """
 
@@ -288,8 +311,8 @@ class Dispatcher:
                 notification_id = None
             if stop.is_set():
                 break
-            sweep = time.monotonic() >= next_sweep
-            if notification_id is None and not sweep:
+            sweep_now = time.monotonic() >= next_sweep
+            if notification_id is None and not sweep_now:
                 continue
             try:
                 with self.app.app_context():
@@ -298,9 +321,9 @@ class Dispatcher:
                         for won in claim(worker, limit=self.batch, ids=self._take_queued(notification_id)):
                             send_claimed(won, worker)
                     # Also between hand-offs: a steady stream of new leads must not starve the retries.
-                    if sweep:
+                    if sweep_now:
                         next_sweep = time.monotonic() + poll
-                        run_once(worker)
+                        sweep(worker)
             except Exception:
                 # The notification stays in the outbox; the next sweep or `outbox run` takes it.
                 log.exception("outbox: background pass failed")

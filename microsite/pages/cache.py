@@ -14,6 +14,7 @@ import gzip
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import brotli
 from werkzeug.http import parse_etags
@@ -47,11 +48,19 @@ class PublicPage:
     """A page every visitor is sent, as a small WSGI app: 200, 304, HEAD, gzip or Brotli."""
 
     def __init__(self, body: bytes, content_type: str):
-        digest = hashlib.sha256(body).hexdigest()[:32]
-        self.plain = _variant(body, content_type, None, digest)
-        # Compressed once, at the page's first view: a phone downloads a quarter of the bytes.
-        self.br = _variant(brotli.compress(body, quality=11), content_type, "br", digest)
-        self.gzip = _variant(gzip.compress(body, 9, mtime=0), content_type, "gzip", digest)
+        self.content_type = content_type
+        self.digest = hashlib.sha256(body).hexdigest()[:32]
+        self.plain = _variant(body, content_type, None, self.digest)
+
+    # Compressed once per process, when a client first asks for that encoding: a phone downloads a
+    # quarter of the bytes. (Two threads asking at once may both compress; either result is the same.)
+    @cached_property
+    def br(self) -> Variant:
+        return _variant(brotli.compress(self.plain.body, quality=11), self.content_type, "br", self.digest)
+
+    @cached_property
+    def gzip(self) -> Variant:
+        return _variant(gzip.compress(self.plain.body, 9, mtime=0), self.content_type, "gzip", self.digest)
 
     def variant_for(self, accept_encoding: str) -> Variant:
         # As WhiteNoise chooses: by name, without weighing q-values (no browser sends "br;q=0").

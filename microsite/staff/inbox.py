@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Select, func, or_, select, update
 
 from ..database import writing
 from ..extensions import db
-from ..models import Lead, LeadNote, LeadStatus, Notification, NotificationStatus, utcnow
+from ..models import (
+    Lead,
+    LeadNote,
+    LeadStatus,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+    utcnow,
+)
 from . import audit
 from .templating import day_start
 
@@ -92,8 +100,12 @@ def _release_held(lead_id: int) -> list[int]:
     )
 
 
-def change_status(lead_id: int, status: str) -> list[int]:
-    """Set the status and commit; returns the notifications to hand to the sender (spam released)."""
+def change_status(lead_id: int, status: str, now: datetime | None = None) -> list[int]:
+    """Set the status and commit; returns the notifications to hand to the sender (spam released).
+
+    The first status other than new or suspected spam is the first contact (once, at `now`): speed to
+    lead is measured to it, and it ends the reminders.
+    """
     if status not in LeadStatus.LABELS:
         raise ValueError(f"unknown status {status!r}")
     with writing():
@@ -104,6 +116,8 @@ def change_status(lead_id: int, status: str) -> list[int]:
         if old == status:
             return []
         lead.status = status
+        if lead.first_contact_at is None and status not in (LeadStatus.NEW, LeadStatus.SPAM):
+            lead.first_contact_at = now or utcnow()
         released = _release_held(lead_id) if old == LeadStatus.SPAM else []
         audit.record("lead.status", lead_id, f"{old} -> {status}")
         if released:
@@ -128,13 +142,19 @@ def send_again(lead_id: int, notification_id: int) -> int | None:
     with writing() as session:
         lead = _lock(lead_id)
         original = session.get(Notification, notification_id)
-        if lead is None or original is None or original.lead_id != lead_id:
+        if (
+            lead is None
+            or original is None
+            or original.lead_id != lead_id
+            or original.kind != NotificationKind.LEAD  # a reminder is never sent again
+        ):
             raise LookupError(notification_id)
         waiting = session.scalar(
             select(func.count())
             .select_from(Notification)
             .where(
                 Notification.lead_id == lead_id,
+                Notification.kind == NotificationKind.LEAD,
                 Notification.status.in_(
                     [NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.HELD]
                 ),

@@ -21,9 +21,10 @@ from sqlalchemy import select
 from .. import notify
 from ..database import writing
 from ..extensions import db
-from ..models import AuditEvent, Lead, LeadStatus, Notification, utcnow
+from ..models import AuditEvent, Lead, LeadStatus, Notification, NotificationKind, utcnow
+from ..reports import speed
 from ..templating import clinic_zone
-from . import accounts, audit, bp, dashboard, inbox, logins
+from . import accounts, audit, bp, conversion, dashboard, inbox, logins
 from .export import csv_lines
 from .forms import (
     ActionForm,
@@ -86,7 +87,9 @@ def inbox_page():
     )
     # Only the filter's own arguments go into the links: never whatever else the URL carried.
     args = lead_filter.query_args()
-    return render_template("staff/inbox.html", form=form, page=page, args=args)
+    now = utcnow()
+    waits = {lead.id: speed.wait_of_lead(lead, now) for lead in page.items}
+    return render_template("staff/inbox.html", form=form, page=page, args=args, waits=waits)
 
 
 @bp.get("/leads.csv")
@@ -121,13 +124,18 @@ def lead(lead_id: int):
     notifications = db.session.scalars(
         select(Notification).where(Notification.lead_id == lead_id).order_by(Notification.id)
     ).all()
+    lead_emails = [n for n in notifications if n.kind == NotificationKind.LEAD]
     return render_template(
         "staff/lead.html",
         lead=lead,
         office=_clinic().office(lead.location),
+        wait=speed.wait_of_lead(lead, utcnow()),
         notifications=notifications,
+        # "Send again" is offered for the lead's latest staff email only, never for a reminder.
+        resendable=lead_emails[-1].id if lead_emails else None,
         notes=inbox.notes_of(lead_id),
         status_form=status_form,
+        contacted_form=StatusForm(formdata=None, status=LeadStatus.CONTACTED),
         note_form=NoteForm(formdata=None),
         action_form=ActionForm(),
         spam=LeadStatus.SPAM,
@@ -210,6 +218,8 @@ def dashboard_page():
         offices=_clinic().offices,
         sources=dashboard.by_source(),
         health=dashboard.delivery_health(),
+        speed=speed.by_office_and_week(weeks, utcnow()),  # reports/speed.py, staff/_speed.html
+        conversion=conversion.report_from_request(),  # staff/conversion.py; also /staff/conversion.csv
     )
 
 
