@@ -88,6 +88,8 @@ class Lead(db.Model):
     landing_path: Mapped[str | None] = mapped_column(String(500))
     # When staff first reached out: the first status change out of "new" (speed to lead, reminders).
     first_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The language of the page the request was sent from ("en", "es"): staff reply in it.
+    language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
 
     notifications: Mapped[list[Notification]] = relationship(
         back_populates="lead", cascade="all, delete-orphan", passive_deletes=True
@@ -121,6 +123,8 @@ class Notification(db.Model):
     kind: Mapped[str] = mapped_column(String(12), default=NotificationKind.LEAD)
     # What must happen once, however many instances and workers run ("reminder:12", "weekly:2026-W49").
     once_key: Mapped[str | None] = mapped_column(String(64))
+    # Where a webhook goes (kind "webhook"); an email's recipients come from the clinic file.
+    target: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     status: Mapped[str] = mapped_column(String(10), default=NotificationStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -136,6 +140,19 @@ class Notification(db.Model):
         Index("ix_notification_due", "status", "next_attempt_at"),
         UniqueConstraint("once_key", name="uq_notification_once_key"),
     )
+
+
+class DeliveryAttempt(db.Model):
+    """One try at delivering a notification: when, the answer's status code, the error. Shown on the
+    lead's page; never the message itself."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notification.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status_code: Mapped[int | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class PageViewCount(db.Model):

@@ -34,6 +34,8 @@ _UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]")
 # A message may have line breaks and tabs; it only ever goes into an email body.
 _UNSAFE_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_INVISIBLE}]")
 
+LANGUAGES = ("en", "es")  # the languages the public pages are in (the URL says which)
+
 CONTACT_METHODS = [SelectChoice("phone", "Phone call"), SelectChoice("text", "Text message"),
                    SelectChoice("email", "Email")]  # fmt: skip
 
@@ -142,6 +144,8 @@ class ConsultationForm(FlaskForm):
     elapsed = HiddenField()  # seconds from the page being shown to Send
     # Only in a form shown again: the page the visitor first sent it from (leads/attribution.py).
     landing = HiddenField()
+    # The language of the page the form is on: part of that page's cached bytes, the same for everyone.
+    language = HiddenField(default="en")
 
     def __init__(self, *args, offices=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -191,6 +195,10 @@ class ConsultationForm(FlaskForm):
         parts = [self.location.data or "", self.phone_e164 or "", self.email_normalized or "",
                  self.cleaned_message() or ""]  # fmt: skip
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+    def language_code(self) -> str:
+        """The page's language, one of LANGUAGES; anything else (a hand-made request) is English."""
+        return self.language.data if self.language.data in LANGUAGES else "en"
 
     def seconds_on_page(self) -> float | None:
         """How long the page was open before Send, as site.js measured it; None when unknown."""

@@ -72,6 +72,7 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
     # prepared Core statements and the commit (no ORM session, no unit of work, no reload).
     lead_values = {
         "fingerprint": fingerprint,
+        "language": form.language_code(),
         "status": LeadStatus.SPAM if spam_reason else LeadStatus.NEW,
         "spam_reason": spam_reason,
         "full_name": form.full_name.data,
