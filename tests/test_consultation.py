@@ -225,7 +225,9 @@ def test_the_flow_needs_no_javascript(client):
     assert text_of(form).count("Send my request") == 1
 
 
-@pytest.mark.parametrize("sent,stored", [("es", "es"), ("en", "en"), (None, "en"), ("fr", "en"), ("es\n", "en")])
+@pytest.mark.parametrize(
+    "sent,stored", [("es", "es"), ("en", "en"), (None, "en"), ("fr", "en"), ("es\n", "en")]
+)
 def test_a_lead_records_the_language_of_its_page(client, app, sent, stored):
     assert submit(client, language=sent).status_code == 303
     assert only_lead(app).language == stored
