@@ -1,0 +1,166 @@
+"""Speed to lead: how long a request waited, in minutes of its office's hours, for one lead or many.
+
+A request's wait ends at its first contact (`Lead.first_contact_at`, the first status other than new
+or suspected spam); one still new has waited until now. The numbers are counted on the office's
+schedule (microsite/officehours.py), so a night or a weekend adds nothing to a wait.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Lead, LeadStatus
+from ..officehours import Schedule, format_minutes
+from ..staff.templating import day_start
+
+
+def clinic_timezone() -> str:
+    """The clock the offices' hours are read on: the clinic file's, else STAFF_TIMEZONE."""
+    return current_app.extensions["clinic"].timezone or current_app.config["STAFF_TIMEZONE"]
+
+
+def schedule_for(location: str) -> Schedule | None:
+    """The office's hours and the clinic's holidays; None for an office the clinic file no longer names."""
+    clinic = current_app.extensions["clinic"]
+    office = clinic.office(location)
+    if office is None:
+        return None
+    return Schedule.from_hours(office.hours, clinic_timezone(), clinic.holidays)
+
+
+def threshold() -> int:
+    """Minutes of office hours after which a request still new is overdue: the reminder's."""
+    return current_app.config["REMIND_AFTER_MINUTES"]
+
+
+@dataclass(frozen=True)
+class Wait:
+    """One request's wait: minutes of office hours, and whether it is still going on."""
+
+    minutes: float
+    waiting: bool
+    overdue: bool
+
+    @property
+    def label(self) -> str:
+        return format_minutes(self.minutes)
+
+
+def _minutes(lead: Lead, now: datetime, schedules: dict[str, Schedule | None]) -> tuple[float, bool] | None:
+    """(minutes of office hours waited, still waiting) for a real request, or None."""
+    if lead.location not in schedules:
+        schedules[lead.location] = schedule_for(lead.location)
+    schedule = schedules[lead.location]
+    if schedule is None or lead.status == LeadStatus.SPAM:
+        return None
+    if lead.first_contact_at is not None:
+        return schedule.minutes_between(lead.created_at, lead.first_contact_at), False
+    if lead.status != LeadStatus.NEW:
+        return None  # closed without a recorded contact (before first contact was kept)
+    return schedule.minutes_between(lead.created_at, now), True
+
+
+def wait_of_lead(lead: Lead, now: datetime) -> Wait | None:
+    """The request's wait for the inbox and the lead page; None when there is none to tell."""
+    found = _minutes(lead, now, {})
+    if found is None:
+        return None
+    minutes, waiting = found
+    return Wait(minutes, waiting, waiting and minutes > threshold())
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Time to first contact over a set of requests: how many, how fast, how many waited too long."""
+
+    requests: int
+    contacted: int
+    median: float | None
+    p90: float | None  # nearest rank: 9 in 10 contacted requests were answered within it
+    slow: int  # contacted after more than the threshold, or still waiting longer than it
+    waiting: int  # not contacted yet
+
+    @property
+    def median_label(self) -> str:
+        return "–" if self.median is None else format_minutes(self.median)
+
+    @property
+    def p90_label(self) -> str:
+        return "–" if self.p90 is None else format_minutes(self.p90)
+
+
+def speed_of(leads: Iterable[Lead], now: datetime) -> Speed:
+    """The Speed of these requests (suspected spam and offices no longer named left out)."""
+    schedules: dict[str, Schedule | None] = {}
+    contacted: list[float] = []
+    waiting: list[float] = []
+    requests = 0
+    for lead in leads:
+        found = _minutes(lead, now, schedules)
+        if found is None and lead.status == LeadStatus.SPAM:
+            continue
+        requests += 1
+        if found is None:
+            continue
+        minutes, still = found
+        (waiting if still else contacted).append(minutes)
+    contacted.sort()
+    limit = threshold()
+    return Speed(
+        requests=requests,
+        contacted=len(contacted),
+        median=statistics.median(contacted) if contacted else None,
+        p90=contacted[math.ceil(0.9 * len(contacted)) - 1] if contacted else None,
+        slow=sum(1 for minutes in contacted + waiting if minutes > limit),
+        waiting=len(waiting),
+    )
+
+
+def leads_between(first_day: date, last_day: date) -> list[Lead]:
+    """The real requests received from `first_day` to `last_day` (both included, clinic time)."""
+    return list(
+        db.session.scalars(
+            select(Lead).where(
+                Lead.created_at >= day_start(first_day),
+                Lead.created_at < day_start(last_day + timedelta(days=1)),
+                Lead.status != LeadStatus.SPAM,
+            )
+        )
+    )
+
+
+@dataclass(frozen=True)
+class OfficeWeek:
+    week: date
+    office: str
+    speed: Speed
+
+
+def by_office_and_week(weeks: list[date], now: datetime) -> list[OfficeWeek]:
+    """Speed per office and week (weeks start on Monday), newest week first; weeks without requests
+    left out."""
+    if not weeks:
+        return []
+    clinic = current_app.extensions["clinic"]
+    leads = leads_between(weeks[0], weeks[-1] + timedelta(days=6))
+    zone = day_start(weeks[0]).tzinfo
+    grouped: dict[tuple[date, str], list[Lead]] = {}
+    for lead in leads:
+        local = lead.created_at.astimezone(zone).date()
+        week = local - timedelta(days=local.weekday())
+        grouped.setdefault((week, lead.location), []).append(lead)
+    rows = []
+    for week in reversed(weeks):
+        for office in clinic.offices:
+            group = grouped.get((week, office.slug))
+            if group:
+                rows.append(OfficeWeek(week, office.city, speed_of(group, now)))
+    return rows
