@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CLINIC_FILE = Path(__file__).resolve().parent / "content" / "clinic.toml"
@@ -119,6 +122,13 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "OUTBOX_RETRY_BASE_SECONDS": _float(get("OUTBOX_RETRY_BASE_SECONDS"), 30.0),
         "OUTBOX_RETRY_MAX_SECONDS": _float(get("OUTBOX_RETRY_MAX_SECONDS"), 3600.0),
         "OUTBOX_GIVE_UP_HOURS": _float(get("OUTBOX_GIVE_UP_HOURS"), 48.0),
+        # Endpoints told of each new real lead (notify/webhook.py), signed per Standard Webhooks.
+        "WEBHOOK_URLS": [url.strip() for url in (get("WEBHOOK_URLS") or "").split(",") if url.strip()],
+        "WEBHOOK_SECRET": get("WEBHOOK_SECRET") or None,
+        # "minimal": no name, phone, email or message leaves the site; "full" needs a BAA with the receiver.
+        "WEBHOOK_DETAIL": (get("WEBHOOK_DETAIL") or "minimal").strip().lower(),
+        # Seconds to connect, and to wait for each read of the answer.
+        "WEBHOOK_TIMEOUT": _float(get("WEBHOOK_TIMEOUT"), 10.0),
         # A form never carries more than a few kilobytes; anything larger is refused before parsing.
         "MAX_CONTENT_LENGTH": _int(get("MAX_CONTENT_LENGTH"), 64 * 1024),
         # A token (staff forms, and the public form shown again to a browser without Fetch Metadata)
@@ -156,6 +166,51 @@ def _check_secret_key(config: dict[str, Any]) -> None:
         )
 
 
+MIN_WEBHOOK_SECRET_BYTES = 24  # the Standard Webhooks specification's lower bound
+
+
+def webhook_secret_bytes(secret: str) -> bytes:
+    """The key in a `whsec_<base64>` secret; ValueError when it is not one, or too short."""
+    if not secret.startswith("whsec_"):
+        raise ValueError("it must start with whsec_")
+    encoded = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error:
+        raise ValueError("after whsec_ it must be base64") from None
+    if len(key) < MIN_WEBHOOK_SECRET_BYTES:
+        raise ValueError(f"its key is {len(key)} bytes; use at least {MIN_WEBHOOK_SECRET_BYTES}")
+    return key
+
+
+def _check_webhooks(config: dict[str, Any]) -> None:
+    """Refuse endpoints without a usable secret, and lead data over plain HTTP to another machine."""
+    if config["WEBHOOK_DETAIL"] not in {"minimal", "full"}:
+        raise RuntimeError("WEBHOOK_DETAIL must be 'minimal' or 'full'")
+    if config["WEBHOOK_TIMEOUT"] <= 0:
+        raise RuntimeError("WEBHOOK_TIMEOUT must be a number of seconds above 0")
+    urls = config.get("WEBHOOK_URLS") or []
+    for url in urls:
+        parts = urlsplit(url)
+        local = parts.hostname in {"127.0.0.1", "::1", "localhost"}
+        if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+            raise RuntimeError(
+                "WEBHOOK_URLS: each must be an https:// URL (plain http only to this machine), "
+                f"not {parts.scheme}://{parts.hostname or ''}…"
+            )
+    secret = config.get("WEBHOOK_SECRET")
+    if urls and not secret:
+        raise RuntimeError(
+            'WEBHOOK_URLS is set but WEBHOOK_SECRET is not: set it to the output of `python3 -c "import '
+            "base64, secrets; print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\"`"
+        )
+    if secret:
+        try:
+            webhook_secret_bytes(secret)
+        except ValueError as exc:
+            raise RuntimeError(f"WEBHOOK_SECRET is not a Standard Webhooks secret: {exc}") from None
+
+
 def finalize(config: dict[str, Any], instance_path: Path) -> None:
     """Fill derived defaults and refuse settings that are unsafe outside the embedded mode."""
     _check_secret_key(config)
@@ -171,6 +226,7 @@ def finalize(config: dict[str, Any], instance_path: Path) -> None:
         config["SECRET_KEY"] = _secret_key(instance_path)
     if config["LEAD_EMAIL_DETAIL"] not in {"minimal", "full"}:
         raise RuntimeError("LEAD_EMAIL_DETAIL must be 'minimal' or 'full'")
+    _check_webhooks(config)
     if config["SITE_URL"].startswith("https://"):
         config["SESSION_COOKIE_SECURE"] = True
         # A `__Host-` cookie is kept by the browser only if Secure, with Path=/ and no Domain: no

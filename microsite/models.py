@@ -113,10 +113,11 @@ class NotificationKind:
     REMINDER = "reminder"  # the request is still new after REMIND_AFTER_MINUTES of office hours
     ESCALATION = "escalation"  # still new after ESCALATE_AFTER_MINUTES: to the clinic's manager
     WEEKLY = "weekly"  # the Monday summary, counts only; no lead
+    WEBHOOK = "webhook"  # a signed POST to `target` (one of WEBHOOK_URLS) about a new real lead
 
 
 class Notification(db.Model):
-    """An email in the outbox: stored in the transaction that makes it due, sent by a claim."""
+    """An email or a webhook in the outbox: stored in the transaction that makes it due, sent by a claim."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"), index=True)

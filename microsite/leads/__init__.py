@@ -55,8 +55,8 @@ def consultation():
         captured = capture(form, _clinic(), attribution(form, form.landing.data))
     except TooManyForContact:
         return render_error(429, {"Retry-After": "3600"}, reason="contact")
-    if captured.notification_id is not None:
-        notify.hand_off(captured.notification_id)
+    for notification_id in captured.to_send:
+        notify.hand_off(notification_id)
     return redirect(url_for("pages.thanks"), 303)
 
 

@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy import delete, or_, select
 
 from ..database import writing
-from ..models import Lead, LeadStatus, Notification, PageViewCount, utcnow
+from ..models import DeliveryAttempt, Lead, LeadStatus, Notification, PageViewCount, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,10 @@ def purge_leads(days: int, spam_days: int) -> int:
         with writing() as session:
             ids = list(session.scalars(select(Lead.id).where(old).order_by(Lead.id).limit(BATCH)))
             if ids:
-                # Notifications first: SQLite only cascades with foreign keys on, so don't rely on it.
+                # Attempts, then notifications (emails and webhooks): SQLite only cascades with foreign
+                # keys on, so don't rely on it.
+                of_leads = select(Notification.id).where(Notification.lead_id.in_(ids))
+                session.execute(delete(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(of_leads)))
                 session.execute(delete(Notification).where(Notification.lead_id.in_(ids)))
                 session.execute(delete(Lead).where(Lead.id.in_(ids)))
         deleted += len(ids)

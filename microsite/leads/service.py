@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, insert, or_, select
 
 from ..content import Clinic
 from ..database import write_connection
-from ..models import Lead, LeadStatus, Notification, NotificationStatus, utcnow
+from ..models import Lead, LeadStatus, Notification, NotificationKind, NotificationStatus, utcnow
 from .forms import ConsultationForm
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,13 @@ class Captured:
     lead_id: int
     notification_id: int | None  # None when nothing is to be sent now (spam, or a repeat)
     created: bool
+    webhook_ids: tuple[int, ...] = ()  # one per WEBHOOK_URLS endpoint; none for spam or a repeat
+
+    @property
+    def to_send(self) -> list[int]:
+        """The notifications to hand to this process's sender after the commit."""
+        first = [] if self.notification_id is None else [self.notification_id]
+        return first + list(self.webhook_ids)
 
 
 def _one_at_a_time(connection, fingerprint: str) -> None:
@@ -107,9 +114,20 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
         notification_id = connection.execute(
             INSERT_NOTIFICATION, {"lead_id": lead_id, **notification_values}
         ).scalar_one()
+        # Held like the email for suspected spam: released with it if staff say it is not spam.
+        webhook_ids = tuple(
+            connection.execute(
+                INSERT_NOTIFICATION,
+                {"lead_id": lead_id, "kind": NotificationKind.WEBHOOK, "target": url, **notification_values},
+            ).scalar_one()
+            for url in current_app.config["WEBHOOK_URLS"]
+        )
 
     if spam_reason:
         log.info("lead %s: kept as suspected spam (%s)", lead_id, spam_reason)
         return Captured(lead_id, None, created=True)
-    log.info("lead %s: stored, notification %s pending", lead_id, notification_id)
-    return Captured(lead_id, notification_id, created=True)
+    log.info(
+        "lead %s: stored, notification(s) %s pending",
+        lead_id, ", ".join(map(str, (notification_id, *webhook_ids))),
+    )  # fmt: skip
+    return Captured(lead_id, notification_id, created=True, webhook_ids=webhook_ids)

@@ -1,10 +1,11 @@
-"""Staff notifications: the emails, the outbox sender, what time makes due, `flask outbox`, `flask report`."""
+"""Staff notifications: the emails and webhooks, the outbox sender, what time makes due, `flask outbox`,
+`flask webhooks`, `flask report`."""
 
 from __future__ import annotations
 
 from flask import Flask, current_app
 
-from .cli import outbox_cli
+from .cli import outbox_cli, webhooks_cli
 from .outbox import Dispatcher
 
 
@@ -13,6 +14,7 @@ def init_app(app: Flask) -> None:
 
     app.extensions["outbox"] = Dispatcher(app, threads=app.config.get("OUTBOX_THREADS", 1))
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(webhooks_cli)
     app.cli.add_command(report_cli)  # the weekly summary goes out through the outbox
 
 

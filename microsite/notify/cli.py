@@ -1,4 +1,5 @@
-"""`flask outbox run [--once]`: deliver pending notifications; several may run at once."""
+"""`flask outbox run [--once]`: deliver pending notifications; several may run at once.
+`flask webhooks test [URL]`: a signed ping, to check a receiver."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from . import webhook
 from .outbox import sweep, worker_name
+from .transport import DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +49,30 @@ def run(once: bool) -> None:
             tried = 0
         if tried == 0:
             stop.wait(poll)
+
+
+webhooks_cli = AppGroup("webhooks", help="Check the endpoints told of each new lead.")
+
+
+@webhooks_cli.command("test")
+@click.argument("url", required=False)
+def test(url: str | None) -> None:
+    """Send a signed `ping` to URL (or to each of WEBHOOK_URLS) and print the answer."""
+    urls = [url] if url else current_app.config["WEBHOOK_URLS"]
+    if not urls:
+        raise click.ClickException("no URL given, and WEBHOOK_URLS is not set")
+    if not current_app.config["WEBHOOK_SECRET"]:
+        raise click.ClickException("WEBHOOK_SECRET is not set: nothing can be signed")
+    failed = False
+    for target in urls:
+        try:
+            answer = webhook.ping(target)
+        except DeliveryError as exc:
+            click.echo(f"{target}: {exc}")
+            failed = True
+            continue
+        click.echo(f"{target}: HTTP {answer.status}")
+        click.echo(answer.body[: webhook.ANSWER_BYTES].decode("utf-8", "replace"))
+        failed = failed or not 200 <= answer.status < 300
+    if failed:
+        raise SystemExit(1)

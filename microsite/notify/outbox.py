@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from sqlalchemy.exc import OperationalError
 
 from ..database import writing
 from ..extensions import db
-from ..models import Notification, NotificationStatus, utcnow
+from ..models import DeliveryAttempt, Notification, NotificationKind, NotificationStatus, utcnow
+from . import webhook
 from .email import build_message
 from .transport import PermanentError, TransientError, deliver
 
@@ -101,8 +103,9 @@ def retry_delay(attempts: int) -> float:
     return delay * random.uniform(0.5, 1.0)  # noqa: S311 -- jitter, not a secret
 
 
-def _finish(notification_id: int, worker: str, **values) -> bool:
-    """Record the outcome, only if this worker still holds the claim.
+def _finish(notification_id: int, worker: str, attempt: dict, **values) -> bool:
+    """Record the try (`attempt`: its time, status code, error) and, only if this worker still holds
+    the claim, the outcome.
 
     The email may already be out. If the database is briefly away, keep trying for a
     lease's length: giving up leaves the claim to lapse, and another sender sends it again.
@@ -118,6 +121,7 @@ def _finish(notification_id: int, worker: str, **values) -> bool:
         try:
             with writing():
                 result = db.session.execute(statement)
+                db.session.add(DeliveryAttempt(notification_id=notification_id, **attempt))
             return result.rowcount == 1
         except OperationalError as exc:
             if time.monotonic() + pause >= deadline:
@@ -144,6 +148,19 @@ def _unexpected(step: str, about: str, notification_id: int, exc: Exception) -> 
     return TransientError(f"the message could not be {step}: {type(exc).__name__}{where}")
 
 
+def _prepare(notification: Notification, about: str, created_at) -> Callable[[], int | None]:
+    """Build the notification's email or webhook now, while it is read; returns what sends it (and
+    gives the answer's HTTP status, for a webhook)."""
+    if notification.kind == NotificationKind.WEBHOOK:
+        request = webhook.build(notification)
+        return lambda: webhook.deliver(request)
+    message = build_message(notification)
+    # leads/retention.py finds a purged lead's files by "-lead-<id>-notification-".
+    label = about.replace(" ", "-").replace(":", "-")
+    name = f"{created_at:%Y%m%dT%H%M%S}-{label}-notification-{notification.id}"
+    return lambda: deliver(message, name)
+
+
 def send_claimed(notification_id: int, worker: str) -> str:
     """Send one claimed notification and record what happened; returns its new status.
 
@@ -157,38 +174,39 @@ def send_claimed(notification_id: int, worker: str) -> str:
     attempts = notification.attempts
     # What the logs and the .eml file name it by: its lead ("lead 12"), or its key ("weekly:2026-W48").
     about = f"lead {lead_id}" if lead_id is not None else notification.once_key or notification.kind
-    message = None
+    send = None
     outcome: Exception | None = None
     try:
-        message = build_message(notification)
+        send = _prepare(notification, about, created_at)
     except PermanentError as exc:  # e.g. a visitor's address no Reply-To can carry
         outcome = exc
     except Exception as exc:
         outcome = _unexpected("built", about, notification_id, exc)
-    # End the read transaction before talking to SMTP.
+    # End the read transaction before talking to SMTP or to a webhook's receiver.
     db.session.rollback()
 
-    if message is not None:
-        # leads/retention.py finds a purged lead's files by "-lead-<id>-notification-".
-        label = about.replace(" ", "-").replace(":", "-")
-        name = f"{created_at:%Y%m%dT%H%M%S}-{label}-notification-{notification_id}"
+    status_code = None
+    if send is not None:
         try:
-            deliver(message, name)
+            status_code = send()
         except (TransientError, PermanentError) as exc:
             outcome = exc
+            status_code = exc.status_code
         except Exception as exc:  # Flask-Mail builds the MIME message only now, as it sends
             outcome = _unexpected("sent", about, notification_id, exc)
 
     now = utcnow()
+    error = None if outcome is None else str(outcome)[:1000]
+    attempt = {"at": now, "status_code": status_code, "error": error}
     if outcome is None:
-        _finish(notification_id, worker, status=NotificationStatus.SENT, sent_at=now, last_error=None)
+        sent = {"status": NotificationStatus.SENT, "sent_at": now, "last_error": None}
+        _finish(notification_id, worker, attempt, **sent)
         log.info("%s: notification %s sent (attempt %s)", about, notification_id, attempts)
         return NotificationStatus.SENT
 
-    error = str(outcome)[:1000]
     give_up_at = created_at + timedelta(hours=current_app.config["OUTBOX_GIVE_UP_HOURS"])
     if isinstance(outcome, PermanentError) or now >= give_up_at:
-        _finish(notification_id, worker, status=NotificationStatus.FAILED, last_error=error)
+        _finish(notification_id, worker, attempt, status=NotificationStatus.FAILED, last_error=error)
         log.error(
             "%s: notification %s FAILED after %s attempts; the lead is kept, staff must be told: %s",
             about, notification_id, attempts, error,
@@ -199,6 +217,7 @@ def send_claimed(notification_id: int, worker: str) -> str:
     _finish(
         notification_id,
         worker,
+        attempt,
         status=NotificationStatus.PENDING,
         next_attempt_at=now + timedelta(seconds=delay),
         last_error=error,

@@ -14,11 +14,19 @@ from flask import current_app
 from flask_mail import BadHeaderError, Message
 
 
-class TransientError(Exception):
+class DeliveryError(Exception):
+    """A try that failed; `status_code` is the HTTP answer's, when a webhook's receiver gave one."""
+
+    def __init__(self, message: str, status_code: int | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class TransientError(DeliveryError):
     """Worth another try later: the server was down, slow, or said 4xx."""
 
 
-class PermanentError(Exception):
+class PermanentError(DeliveryError):
     """Another try would fail the same way: a 5xx answer, or a message that cannot be built."""
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, or_, select, update
 from ..database import writing
 from ..extensions import db
 from ..models import (
+    DeliveryAttempt,
     Lead,
     LeadNote,
     LeadStatus,
@@ -133,28 +134,31 @@ def add_note(lead_id: int, body: str, staff_id: int, author: str) -> None:
         audit.record("lead.note", lead_id)
 
 
-def send_again(lead_id: int, notification_id: int) -> int | None:
-    """Queue a new copy of the lead's staff email, once: nothing while one is still waiting or held.
+RESENDABLE = (NotificationKind.LEAD, NotificationKind.WEBHOOK)  # a reminder is never sent again
 
-    A new notification (a new Message-ID) rather than the old one again, so that a mail
-    client does not fold the copy into the first message, and the first one's record stays.
+
+def send_again(lead_id: int, notification_id: int) -> int | None:
+    """Queue a new copy of the lead's staff email, or of one of its webhooks, once: nothing while one
+    to the same place is still waiting or held.
+
+    A new notification (a new Message-ID, a new webhook-id) rather than the old one again, so that a
+    mail client does not fold the copy into the first message nor a receiver drop it as a repeat, and
+    the first one's record stays.
     """
     with writing() as session:
         lead = _lock(lead_id)
         original = session.get(Notification, notification_id)
-        if (
-            lead is None
-            or original is None
-            or original.lead_id != lead_id
-            or original.kind != NotificationKind.LEAD  # a reminder is never sent again
-        ):
+        if lead is None or original is None or original.lead_id != lead_id or original.kind not in RESENDABLE:
             raise LookupError(notification_id)
+        target = Notification.target
+        same_place = target.is_(None) if original.target is None else target == original.target
         waiting = session.scalar(
             select(func.count())
             .select_from(Notification)
             .where(
                 Notification.lead_id == lead_id,
-                Notification.kind == NotificationKind.LEAD,
+                Notification.kind == original.kind,
+                same_place,
                 Notification.status.in_(
                     [NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.HELD]
                 ),
@@ -164,9 +168,36 @@ def send_again(lead_id: int, notification_id: int) -> int | None:
             return None
         now = utcnow()
         copy = Notification(
-            lead_id=lead_id, status=NotificationStatus.PENDING, next_attempt_at=now, created_at=now
+            lead_id=lead_id,
+            kind=original.kind,
+            target=original.target,
+            status=NotificationStatus.PENDING,
+            next_attempt_at=now,
+            created_at=now,
         )
         session.add(copy)
         session.flush()
-        audit.record("lead.send_again", lead_id, f"notification {notification_id} -> {copy.id}")
+        detail = f"{original.kind} notification {notification_id} -> {copy.id}"
+        audit.record("lead.send_again", lead_id, detail)
     return copy.id
+
+
+def deliveries_of(notifications: list[Notification]) -> dict[int, list[DeliveryAttempt]]:
+    """Each notification's tries, oldest first, for the lead's page."""
+    ids = [n.id for n in notifications]
+    attempts: dict[int, list[DeliveryAttempt]] = {i: [] for i in ids}
+    if ids:
+        rows = db.session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.notification_id.in_(ids))
+            .order_by(DeliveryAttempt.id)
+        )
+        for row in rows:
+            attempts[row.notification_id].append(row)
+    return attempts
+
+
+def resendable(notifications: list[Notification]) -> set[int]:
+    """The latest staff email, and the latest webhook to each endpoint: what "send again" is offered for."""
+    latest = {(n.kind, n.target): n.id for n in notifications if n.kind in RESENDABLE}
+    return set(latest.values())

@@ -1,4 +1,4 @@
-"""Day boundaries in the clinic's zone and the status labels, for the staff templates."""
+"""Day boundaries in the clinic's zone, the status labels and webhook hosts, for the staff templates."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 from flask import Flask
 
 from ..models import LeadStatus
+from ..notify.webhook import host_of
 from ..templating import clinic_zone
 
 
@@ -21,3 +22,5 @@ def status_label(status: str) -> str:
 
 def init_templating(app: Flask) -> None:
     app.jinja_env.filters["status_label"] = status_label
+    # A webhook's endpoint by its host only: the path may hold the receiver's token.
+    app.jinja_env.filters["host_of"] = host_of

@@ -124,15 +124,16 @@ def lead(lead_id: int):
     notifications = db.session.scalars(
         select(Notification).where(Notification.lead_id == lead_id).order_by(Notification.id)
     ).all()
-    lead_emails = [n for n in notifications if n.kind == NotificationKind.LEAD]
     return render_template(
         "staff/lead.html",
         lead=lead,
         office=_clinic().office(lead.location),
         wait=speed.wait_of_lead(lead, utcnow()),
         notifications=notifications,
-        # "Send again" is offered for the lead's latest staff email only, never for a reminder.
-        resendable=lead_emails[-1].id if lead_emails else None,
+        attempts=inbox.deliveries_of(notifications),
+        # "Send again" for the latest staff email and the latest webhook to each endpoint, never a reminder.
+        resendable=inbox.resendable(notifications),
+        webhook=NotificationKind.WEBHOOK,
         notes=inbox.notes_of(lead_id),
         status_form=status_form,
         contacted_form=StatusForm(formdata=None, status=LeadStatus.CONTACTED),
@@ -170,7 +171,7 @@ def not_spam(lead_id: int):
     released = inbox.change_status(lead_id, LeadStatus.NEW)
     for notification_id in released:
         notify.hand_off(notification_id)
-    flash("Marked as not spam. Its staff email is on its way.", "success")
+    flash("Marked as not spam. Its staff email (and webhooks) are on their way.", "success")
     return _back_to(lead_id)
 
 
@@ -195,13 +196,13 @@ def send_again(lead_id: int, notification_id: int):
         queued = inbox.send_again(lead_id, notification_id)
     except LookupError:
         abort(404)
+    kind = db.session.get(Notification, notification_id).kind
+    what = "webhook" if kind == NotificationKind.WEBHOOK else "staff email"
     if queued is None:
-        flash(
-            "An email for this request is already waiting to go out (or is held as suspected spam).", "info"
-        )
+        flash(f"A {what} for this request is already waiting to go out (or is held as spam).", "info")
     else:
         notify.hand_off(queued)
-        flash("The staff email will be sent again.", "success")
+        flash(f"The {what} will be sent again.", "success")
     return _back_to(lead_id)
 
 

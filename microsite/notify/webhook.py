@@ -1,0 +1,158 @@
+"""Webhooks: a signed POST about a new real lead to each of WEBHOOK_URLS, per the Standard Webhooks spec.
+
+The body is built from the lead while the outbox reads it; the signature is made just before each
+try, over `webhook-id.webhook-timestamp.body`, so a retry carries the same id and body with a fresh
+timestamp (receivers refuse old ones). Redirects are never followed: the body may hold health
+information, and only the configured URL may receive it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import secrets
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flask import current_app
+from standardwebhooks import Webhook
+
+from ..models import Notification, utcnow
+from .email import _base36
+from .transport import PermanentError, TransientError
+
+ANSWER_BYTES = 500  # of the receiver's answer: enough for an error message, never a whole page
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    url: str
+    msg_id: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+
+
+def host_of(url: str) -> str:
+    """What logs and the staff page name an endpoint by: its host, never a path that may hold a token."""
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2] or url[:40]
+
+
+def webhook_id(notification: Notification) -> str:
+    """The same for every try of one notification, so receivers can drop repeats; never reused.
+
+    Like the emails' Message-ID: the id, its creation time (a re-created database counts from 1 again)
+    and a part of this installation's own, derived from SECRET_KEY without revealing it.
+    """
+    install = hmac.new(current_app.secret_key.encode(), b"webhook-id", hashlib.sha256).hexdigest()[:10]
+    created = _base36(int(notification.created_at.timestamp() * 1_000_000))
+    return f"msg_{notification.id}_{created}{install}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def lead_data(lead) -> dict:
+    """The lead as the receiver sees it: no name, contact details or message unless WEBHOOK_DETAIL=full."""
+    data = {
+        "id": lead.id,
+        "office": lead.location,
+        "created_at": _iso(lead.created_at),
+        "contact_method": lead.contact_method,
+        "language": lead.language,
+        "staff_url": f"{current_app.config['SITE_URL']}/staff/leads/{lead.id}",
+    }
+    if current_app.config["WEBHOOK_DETAIL"] == "full":
+        data.update(
+            full_name=lead.full_name,
+            phone=lead.phone,
+            email=lead.email,
+            best_time=lead.best_time,
+            message=lead.message,
+        )
+    return data
+
+
+def body(event: str, moment: datetime, data: dict) -> str:
+    return json.dumps({"type": event, "timestamp": _iso(moment), "data": data}, separators=(",", ":"))
+
+
+def build(notification: Notification) -> WebhookRequest:
+    """The `lead.created` webhook of a notification of kind "webhook"."""
+    if notification.lead is None:
+        raise PermanentError("the webhook's lead is gone")
+    if notification.target not in current_app.config["WEBHOOK_URLS"]:
+        # Taken out of WEBHOOK_URLS since (say, its business associate agreement ended): send nothing.
+        raise PermanentError(f"{host_of(notification.target or '')} is no longer in WEBHOOK_URLS")
+    payload = body("lead.created", notification.created_at, lead_data(notification.lead))
+    return WebhookRequest(notification.target, webhook_id(notification), payload)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # the 3xx comes back as an HTTPError, and counts as a failure
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def post(request: WebhookRequest) -> Answer:
+    """Sign and POST `request`; any HTTP answer is returned, no answer is a TransientError."""
+    secret = current_app.config["WEBHOOK_SECRET"]
+    if not secret:
+        raise PermanentError("WEBHOOK_SECRET is not set")
+    now = utcnow()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "microsite-webhooks/1",
+        "webhook-id": request.msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(request.msg_id, now, request.body),
+    }
+    data = request.body.encode()
+    if urlsplit(request.url).scheme not in {"http", "https"}:
+        raise PermanentError(f"not an http(s) URL: {host_of(request.url)}")
+    outgoing = urllib.request.Request(request.url, data=data, headers=headers, method="POST")  # noqa: S310 -- checked
+    timeout = current_app.config["WEBHOOK_TIMEOUT"]
+    try:
+        with _opener.open(outgoing, timeout=timeout) as response:
+            return Answer(response.status, response.read(ANSWER_BYTES))
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return Answer(exc.code, exc.read(ANSWER_BYTES))
+    except urllib.error.URLError as exc:
+        # Refused, unknown host, a certificate not trusted: the receiver, not the webhook.
+        raise TransientError(f"no answer from {host_of(request.url)}: {exc.reason}") from exc
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        raise TransientError(f"no answer from {host_of(request.url)}: {type(exc).__name__}: {exc}") from exc
+
+
+def deliver(request: WebhookRequest) -> int:
+    """POST it; returns the 2xx status. 429 and 5xx are retried, any other answer fails at once."""
+    answer = post(request)
+    status = answer.status
+    if 200 <= status < 300:
+        return status
+    text = f"{host_of(request.url)} answered HTTP {status}"
+    if 300 <= status < 400:
+        raise PermanentError(f"{text}, a redirect: not followed; correct the URL", status)
+    if status == 429 or status >= 500:
+        raise TransientError(text, status)
+    raise PermanentError(text, status)
+
+
+def ping(url: str) -> Answer:
+    """A signed `ping` to `url`, for `flask webhooks test`: no lead in it."""
+    payload = body("ping", utcnow(), {"site_url": current_app.config["SITE_URL"]})
+    return post(WebhookRequest(url, f"msg_ping_{secrets.token_hex(8)}", payload))
