@@ -327,6 +327,21 @@ def test_spam_sends_nothing_until_released_then_one(app, client, receiver, staff
     assert got.verified()["data"]["id"] == lead_id
 
 
+def test_a_lead_released_days_later_still_gets_its_retries(app, client, receiver, staff):
+    receiver.answers = [503]
+    with app.app_context():
+        lead_id = new_lead(client, website="x")
+        with writing():
+            three_days_ago = utcnow() - timedelta(days=3)
+            db.session.execute(update(Notification).values(created_at=three_days_ago))
+    login(client)
+    staff_post(client, f"/staff/leads/{lead_id}/not-spam")
+    with app.app_context():
+        run_once()
+    [hook] = webhooks(app)
+    assert hook.status == NotificationStatus.PENDING and "HTTP 503" in hook.last_error
+
+
 def test_send_again_sends_a_new_webhook_once(app, client, receiver, staff):
     with app.app_context():
         lead_id = new_lead(client)

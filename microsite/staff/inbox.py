@@ -90,12 +90,17 @@ def _lock(lead_id: int) -> Lead | None:
 
 
 def _release_held(lead_id: int) -> list[int]:
-    """A released spam lead's held notifications become due now."""
+    """A released spam lead's held notifications become due now.
+
+    Their creation time becomes now too: the give-up window (OUTBOX_GIVE_UP_HOURS) counts from the
+    release, so a lead released days later still has its retries.
+    """
+    now = utcnow()
     return list(
         db.session.scalars(
             update(Notification)
             .where(Notification.lead_id == lead_id, Notification.status == NotificationStatus.HELD)
-            .values(status=NotificationStatus.PENDING, next_attempt_at=utcnow())
+            .values(status=NotificationStatus.PENDING, next_attempt_at=now, created_at=now)
             .returning(Notification.id)
         )
     )
