@@ -170,7 +170,7 @@ def delivery_row(page: str, notification_id: int) -> str:
 def test_each_new_lead_sends_one_verified_webhook(app, client, receiver, smtp):
     with app.app_context():
         first = new_lead(client)
-        second = new_lead(client, phone="(941) 555-0188", email="other@example.com", message="")
+        second = new_lead(client, phone="(941) 555-0188", email="b@example.com", message="", language="es")
         run_once()
         run_once()  # nothing is sent twice
     assert [r.path for r in receiver.received] == ["/hooks/clinic-token-abc"] * 2
@@ -183,12 +183,16 @@ def test_each_new_lead_sends_one_verified_webhook(app, client, receiver, smtp):
     assert data["language"] == "en"
     assert data["staff_url"] == f"{SITE_URL}/staff/leads/{first}"
     assert data["created_at"].endswith("+00:00")
+    assert next(e["data"]["language"] for e in events if e["data"]["id"] == second) == "es"
     # Minimal by default: none of the visitor's own words or contact details leave the site.
     assert not set(PERSONAL) & set(data)
     assert b"Maria" not in receiver.received[0].body and b"555" not in receiver.received[0].body
     assert len({r.headers["webhook-id"] for r in receiver.received}) == 2
     assert all(n.status == NotificationStatus.SENT for n in webhooks(app))
     assert len(smtp.messages) == 2  # the staff emails go out beside them
+    hook = webhooks(app)[0]
+    assert [(a.status_code, a.error) for a in attempts_of(app, hook.id)] == [(200, None)]
+    assert [(a.status_code, a.error) for a in attempts_of(app, hook.id - 1)] == [(None, None)]  # its email
 
 
 def test_a_tampered_body_does_not_verify(app, client, receiver):

@@ -42,11 +42,11 @@ def message_id(notification: Notification) -> str:
     host = urlsplit(current_app.config["SITE_URL"]).hostname or "localhost"
     install = hmac.new(current_app.secret_key.encode(), b"message-id", hashlib.sha256).hexdigest()[:10]
     # Microseconds since the epoch, in base 36: short enough that the header is never folded.
-    created = _base36(int(notification.created_at.astimezone(UTC).timestamp() * 1_000_000))
+    created = base36(int(notification.created_at.astimezone(UTC).timestamp() * 1_000_000))
     return f"<{notification.kind}-notification-{notification.id}.{created}.{install}@{host}>"
 
 
-def _base36(number: int) -> str:
+def base36(number: int) -> str:
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while number:

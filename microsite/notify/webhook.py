@@ -23,7 +23,7 @@ from flask import current_app
 from standardwebhooks import Webhook
 
 from ..models import Notification, utcnow
-from .email import _base36
+from .email import base36
 from .transport import PermanentError, TransientError
 
 ANSWER_BYTES = 500  # of the receiver's answer: enough for an error message, never a whole page
@@ -55,7 +55,7 @@ def webhook_id(notification: Notification) -> str:
     and a part of this installation's own, derived from SECRET_KEY without revealing it.
     """
     install = hmac.new(current_app.secret_key.encode(), b"webhook-id", hashlib.sha256).hexdigest()[:10]
-    created = _base36(int(notification.created_at.timestamp() * 1_000_000))
+    created = base36(int(notification.created_at.timestamp() * 1_000_000))
     return f"msg_{notification.id}_{created}{install}"
 
 
