@@ -62,7 +62,10 @@ def _strip(value):
     return value.strip(" ") if isinstance(value, str) else value
 
 
-def _printable(message=_l("Please remove the special or invisible characters from this field.")):
+_SPECIAL_CHARACTERS = _l("Please remove the special or invisible characters from this field.")
+
+
+def _printable(message=_SPECIAL_CHARACTERS):
     def check(form, field):
         if field.data and _UNSAFE.search(field.data):
             raise ValidationError(message)
