@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 export TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run dev test lint db-upgrade outbox bench audit clean
+.PHONY: run dev test lint db-upgrade outbox bench audit clean translations compile-translations
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,20 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-db-upgrade: $(VENV)/.installed
+db-upgrade: $(VENV)/.installed compile-translations
 	$(BIN)/flask --app wsgi db upgrade
+
+# The Spanish pages' catalogue: microsite/translations/es/LC_MESSAGES/messages.po is under version control,
+# its compiled .mo is not. `make translations` brings every new or changed message into the .po (to
+# translate there; tests/test_translations.py fails until each has its Spanish); the compile step is
+# part of `make run` and `make test`.
+TRANSLATIONS := microsite/translations
+translations: $(VENV)/.installed
+	$(BIN)/pybabel extract --no-location --omit-header --sort-by-file -F babel.cfg -k _l -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
+
+compile-translations: $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -d $(TRANSLATIONS)
 
 # What production runs: gunicorn with gunicorn.conf.py, on http://127.0.0.1:5000.
 run: db-upgrade
@@ -34,7 +46,7 @@ dev: db-upgrade
 outbox: db-upgrade
 	$(BIN)/flask --app wsgi outbox run
 
-test: $(VENV)/.installed-dev node_modules
+test: $(VENV)/.installed-dev node_modules compile-translations
 	@# The local PostgreSQL by default; tests that need it skip when it is missing (and fail under CI=true).
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

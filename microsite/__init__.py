@@ -53,7 +53,7 @@ def keep_files_private(instance: Path) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import assets, content, crossorigin, database, notify, security, templating
+    from . import assets, content, crossorigin, database, i18n, notify, security, templating
     from .extensions import limiter, login_manager, mail
 
     security.init_app(app)
@@ -63,6 +63,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     crossorigin.init_app(app)  # after the limiter: a refused request still counts
     content.init_app(app)
+    i18n.init_app(app)
     templating.init_app(app)
     notify.init_app(app)
     # Flask-Login's own init_app would also add an after_request hook to every response that reads

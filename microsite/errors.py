@@ -5,39 +5,45 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, current_app, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
+from .i18n import in_language, request_language
 from .logs import printable
 from .templating import render_apart
 
 log = logging.getLogger(__name__)
 
 TITLES = {
-    400: "Something in that request did not work",
-    403: "That request came from another website",
-    404: "We could not find that page",
-    405: "That is not something this page can do",
-    413: "That was more than this form accepts",
-    429: "Too many requests in a short time",
-    500: "Something went wrong on our side",
-    503: "We are briefly unavailable",
+    400: _l("Something in that request did not work"),
+    403: _l("That request came from another website"),
+    404: _l("We could not find that page"),
+    405: _l("That is not something this page can do"),
+    413: _l("That was more than this form accepts"),
+    429: _l("Too many requests in a short time"),
+    500: _l("Something went wrong on our side"),
+    503: _l("We are briefly unavailable"),
 }
 
 
 def render_error(status: int, headers: dict | None = None, reason: str | None = None):
     """The branded page for `status`; `reason` picks a more specific explanation where there is one.
 
-    The same for everyone, so rendered once per process: a flood of rate-limited requests costs a
-    dictionary lookup each. Sent `no-store` (security.SecurityHeaders), as an answer to one request.
+    The same for everyone in a language, so rendered once per process and language: a flood of
+    rate-limited requests costs a dictionary lookup each. In the request's language (a Spanish page's
+    form, a path under /es/). Sent `no-store` (security.SecurityHeaders), as an answer to one request.
     """
     pages = current_app.extensions.setdefault("error_pages", {})
-    page = pages.get((status, reason))
+    lang = request_language()
+    page = pages.get((status, reason, lang))
     if page is None:
-        title = TITLES.get(status, "Something went wrong")
-        page = pages[status, reason] = render_apart(
-            lambda: render_template("error.html", status=status, title=title, reason=reason)
+        title = TITLES.get(status, _l("Something went wrong"))
+        page = pages[status, reason, lang] = render_apart(
+            in_language(
+                lang, lambda: render_template("error.html", status=status, title=title, reason=reason)
+            )
         )
     return page, status, {"Content-Type": "text/html; charset=utf-8", **(headers or {})}
 

@@ -1,6 +1,7 @@
 """The extension objects, created unbound; `create_app` binds them."""
 
 from flask import request
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -27,6 +28,8 @@ mail = Mail()
 # RATELIMIT_STORAGE_URI; `ratelimit` registers the SQLite file every worker shares, its default.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 login_manager = LoginManager()
+# The Spanish pages' catalogue (microsite/i18n.py chooses the language from the URL).
+babel = Babel()
 
 
 @limiter.request_filter

@@ -29,17 +29,19 @@
   var summary = document.getElementById("error-summary");
   if (summary) summary.focus();
 
-  // The same words the server uses, so a message never changes between the browser and the server.
+  // The same words the server uses, in the page's language: the form carries them (templates/_form.html),
+  // so a message never changes between the browser and the server.
+  var words = form.dataset;
   var checks = {
-    full_name: function (v) { return v ? "" : "Please enter your name."; },
+    full_name: function (v) { return v ? "" : words.nameMissing; },
     phone: function (v) {
-      if (!v) return "Please enter a phone number we can call you on.";
+      if (!v) return words.phoneMissing;
       var digits = v.replace(/\D/g, "").length;
-      return digits >= 10 && digits <= 15 ? "" : "Please enter a phone number with its area code, for example 941-555-0123.";
+      return digits >= 10 && digits <= 15 ? "" : words.phoneInvalid;
     },
     email: function (v) {
-      if (!v) return "Please enter your email address.";
-      return /^[^\s@,<>"]+@[^\s@,<>"]+\.[^\s@,<>"]+$/.test(v) ? "" : "Please enter an email address like name@example.com.";
+      if (!v) return words.emailMissing;
+      return /^[^\s@,<>"]+@[^\s@,<>"]+\.[^\s@,<>"]+$/.test(v) ? "" : words.emailInvalid;
     }
   };
 
@@ -64,7 +66,7 @@
       el.textContent = "";
       var hidden = document.createElement("span");
       hidden.className = "visually-hidden";
-      hidden.textContent = "Error:";
+      hidden.textContent = words.error;
       el.appendChild(hidden);
       el.appendChild(document.createTextNode(" " + message));
       input.setAttribute("aria-invalid", "true");
@@ -120,7 +122,7 @@
     if (form.elements.elapsed) form.elements.elapsed.value = ((Date.now() - shownAt) / 1000).toFixed(1);
     if (button) {
       button.setAttribute("aria-disabled", "true");
-      button.textContent = "Sending your request…";
+      button.textContent = words.sending;
     }
   });
   // Coming back with the Back button restores the page from memory: make the button usable again.

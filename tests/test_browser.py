@@ -177,6 +177,78 @@ def test_the_landing_pages_campaign_reaches_the_lead_and_the_staff_email(browser
     context.close()
 
 
+def fill_spanish_form(page, name: str) -> str:
+    """The Spanish form, by its Spanish labels."""
+    n = next(VISITORS)
+    form = page.locator("#consultation")
+    form.get_by_label("Nombre completo").fill(name)
+    form.get_by_label("Número de teléfono").fill(f"(941) 555-01{n:02d}")
+    form.get_by_role("textbox", name="Correo electrónico").fill(f"visitante{n}@example.com")
+    form.get_by_role("radio", name="Mensaje de texto").check()
+    form.get_by_label("Mejor hora para comunicarnos con usted").select_option("morning")
+    form.get_by_label("Acepto que").check()
+    return f"+194155501{n:02d}"
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_a_spanish_visitor_is_stored_as_spanish_and_staff_are_told(browser, tmp_path, smtp, javascript):
+    """Issue 16: the Spanish form sent by clicking stores a lead marked "es", thanks in Spanish, and the
+    staff email (to a real SMTP server) says "Prefers Spanish"."""
+    from microsite.notify.outbox import run_once
+
+    config = make_config(f"sqlite:///{tmp_path / 'es.sqlite3'}", tmp_path, MAIL_SERVER="127.0.0.1",
+                         MAIL_PORT=smtp.port, OUTBOX_INLINE=False)  # fmt: skip
+    app = create_app(config)
+    with app.app_context():
+        db.create_all()
+    with live_server(app):
+        context, page = open_page(browser, app, PHONE, javascript)
+        page.goto(app.base_url + "/ketamine-therapy-sarasota")
+        page.get_by_role("link", name="Español").click()
+        page.wait_for_url("**/es/terapia-con-ketamina-sarasota")
+        assert page.locator("html").get_attribute("lang") == "es"
+        phone = fill_spanish_form(page, f"José {'js' if javascript else 'nojs'}")
+        page.get_by_role("button", name="Enviar mi solicitud").click()
+        page.wait_for_url("**/es/gracias")
+        assert page.get_by_role("heading", level=1).inner_text() == "Gracias. Recibimos su solicitud."
+        lead = latest_lead(app)
+        assert (lead.phone, lead.location, lead.language) == (phone, "sarasota", "es")
+        with app.app_context():
+            run_once()
+        [message] = smtp.messages
+        assert message["Subject"] == f"Prefers Spanish: Consultation request #{lead.id} – Sarasota office"
+        assert message.get_body(("plain",)).get_content().startswith("Prefers Spanish:")
+        assert page.errors == [] and context.cookies() == []
+        context.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_a_spanish_422_shows_spanish_messages_and_keeps_the_values(browser, live, javascript):
+    context, page = open_page(browser, live, PHONE, javascript)
+    page.goto(live.base_url + "/es/")
+    page.locator("#full_name").fill("María Ejemplo")
+    page.locator("#email").fill("no-es-un-correo")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Enviar mi solicitud").click()
+    summary = page.locator("#error-summary")
+    assert summary.is_visible()
+    assert "Escriba un correo electrónico como nombre@example.com." in summary.inner_text()
+    assert "Escriba un número de teléfono en el que podamos llamarle." in summary.inner_text()
+    assert page.locator("#full_name").input_value() == "María Ejemplo"
+    assert page.locator("html").get_attribute("lang") == "es"
+    context.close()
+
+
+def test_the_inline_messages_are_in_the_pages_language(browser, live):
+    context, page = open_page(browser, live, PHONE)
+    page.goto(live.base_url + "/es/")
+    page.locator("#email").fill("nope")
+    page.locator("#full_name").click()
+    message = page.locator("#email-error").inner_text()
+    assert " ".join(message.split()) == "Error: Escriba un correo electrónico como nombre@example.com."
+    context.close()
+
+
 def test_a_too_quick_send_is_kept_as_suspected_spam_not_refused(browser, tmp_path):
     """site.js measures the time from the page shown to Send; a bot's second is not a person's minute."""
     app = create_app(make_config(f"sqlite:///{tmp_path / 'quick.sqlite3'}", tmp_path, FORM_MIN_SECONDS=3600))
@@ -305,11 +377,11 @@ def test_first_view_of_the_landing_page_is_light(browser, live):
 # -- accessibility ------------------------------------------------------------------
 
 
-def error_rendered_form(page, live):
-    page.goto(live.base_url + "/")
+def error_rendered_form(page, live, path="/", send="Send my request"):
+    page.goto(live.base_url + path)
     page.locator("#email").fill("nope")
     with page.expect_navigation():
-        page.get_by_role("button", name="Send my request").click()
+        page.get_by_role("button", name=send).click()
     assert page.locator("#error-summary").is_visible()
 
 
@@ -320,6 +392,9 @@ AXE_PAGES = {
     "thanks": lambda page, live: page.goto(live.base_url + "/thanks"),
     "privacy": lambda page, live: page.goto(live.base_url + "/privacy"),
     "not-found": lambda page, live: page.goto(live.base_url + "/no-such-page"),
+    "es-landing": lambda page, live: page.goto(live.base_url + "/es/"),
+    "es-location": lambda page, live: page.goto(live.base_url + "/es/terapia-con-ketamina-bradenton"),
+    "es-error-form": lambda page, live: error_rendered_form(page, live, "/es/", "Enviar mi solicitud"),
 }
 
 

@@ -39,7 +39,15 @@ PUBLIC = [
     "/thanks",
     "/privacy",
     "/no-such-page",
+    # The same pages in Spanish (issue 16).
+    "/es/",
+    "/es/terapia-con-ketamina-bradenton",
+    "/es/terapia-con-ketamina-sarasota",
+    "/es/gracias",
+    "/es/privacidad",
+    "/es/no-existe",
 ]
+NOT_FOUND = {"/no-such-page", "/es/no-existe"}
 
 
 def _login(client) -> None:
@@ -113,7 +121,7 @@ def documents(tmp_path_factory) -> dict[str, str]:
         with writing():
             accounts.create(EMAIL, PASSWORD)
     client = app.test_client()
-    docs = {path: _page(client, path, 404 if path == "/no-such-page" else 200) for path in PUBLIC}
+    docs = {path: _page(client, path, 404 if path in NOT_FOUND else 200) for path in PUBLIC}
     assert submit(client).status_code == 303
     assert (
         submit(
@@ -128,6 +136,11 @@ def documents(tmp_path_factory) -> dict[str, str]:
     )
     assert shown_again.status_code == 422
     docs["form-with-errors"] = shown_again.get_data(as_text=True)
+    shown_again_es = client.post(
+        "/consultation", data={"email": "nope", "language": "es"}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert shown_again_es.status_code == 422
+    docs["form-with-errors-es"] = shown_again_es.get_data(as_text=True)
     docs.update(_staff_pages(app.test_client(), lead_id, spam_id))
     docs.update(_emails(app, lead_id))
     return docs
@@ -176,6 +189,7 @@ def vnu_errors(documents, tmp_path_factory) -> dict[str, list[str]]:
 DOCUMENT_NAMES = [
     *PUBLIC,
     "form-with-errors",
+    "form-with-errors-es",
     "staff-inbox",
     "staff-inbox-filtered",
     "staff-lead",

@@ -582,6 +582,24 @@ def test_csv_export_follows_the_filter_and_hides_the_search_text_from_the_audit(
     assert "search=yes" in export.detail and "Ben" not in export.detail
 
 
+def test_the_inbox_filters_by_language_and_marks_spanish_requests(app, client, staff):
+    with app.app_context():
+        new_lead(client, full_name="Ann Example", phone="941-555-0111")
+        spanish = new_lead(client, path="/es/", full_name="José Ejemplo", phone="941-555-0122")
+    login(client)
+    everyone = client.get("/staff/").get_data(as_text=True)
+    assert "Ann Example" in everyone and "José Ejemplo" in everyone
+    assert everyone.count("Prefers Spanish</span>") == 1
+    only_spanish = client.get("/staff/?language=es").get_data(as_text=True)
+    assert "José Ejemplo" in only_spanish and "Ann Example" not in only_spanish
+    only_english = client.get("/staff/?language=en").get_data(as_text=True)
+    assert "Ann Example" in only_english and "José Ejemplo" not in only_english
+    assert client.get("/staff/?language=fr").status_code == 400
+    rows = read_csv(client.get("/staff/leads.csv?language=es").get_data(as_text=True))
+    assert [r["full_name"] for r in rows] == ["José Ejemplo"]
+    assert "Spanish: prefers Spanish" in client.get(f"/staff/leads/{spanish}").get_data(as_text=True)
+
+
 def test_cli_export_by_office_and_date(app, client, runner):
     with app.app_context():
         new_lead(client, full_name="=cmd|' /C calc'!A0", location="sarasota")

@@ -17,6 +17,8 @@ from flask import Flask
 from markupsafe import Markup
 
 ARTICLE_FILE = Path(__file__).with_name("article.md")
+# The same article in Spanish, for /es/: same sources, caveats and risks (tests/test_spanish.py).
+ARTICLE_FILE_ES = Path(__file__).with_name("article.es.md")
 DEFAULT_TIMEZONE = "America/New_York"  # both offices are on Florida's west coast
 DAY_NAMES = {
     "Mo": "Monday", "Tu": "Tuesday", "We": "Wednesday", "Th": "Thursday",
@@ -126,9 +128,21 @@ class Clinic:
     report_to: tuple[str, ...] = ()
     holidays: frozenset[date] = frozenset()
     timezone: str | None = None
+    # The Spanish pages: the promise and consent sentence in Spanish (else the English ones), and who
+    # checked the Spanish article's translation ([review] es_reviewer; nothing is claimed without it).
+    callback_promise_es: str | None = None
+    consent_text_es: str | None = None
+    es_reviewer: str | None = None
 
     def office(self, slug: str) -> Office | None:
         return next((o for o in self.offices if o.slug == slug), None)
+
+    def callback_promise_in(self, language: str) -> str:
+        return (self.callback_promise_es if language == "es" else None) or self.callback_promise
+
+    def consent_text_in(self, language: str) -> str:
+        """The consent sentence the visitor read: the one stored with their lead."""
+        return (self.consent_text_es if language == "es" else None) or self.consent_text
 
 
 @dataclass(frozen=True)
@@ -158,6 +172,8 @@ class Article:
     toc: tuple[tuple[str, str], ...]  # (anchor, heading)
     reading_minutes: int
     sources: tuple[Source, ...] = field(default=())
+    language: str = "en"
+    translation_reviewer: str | None = None  # a translation's front matter: who checked it
 
 
 def _e164(path: str | Path, what: str, raw: str) -> str:
@@ -181,7 +197,7 @@ def _geo(path: str | Path, slug: str, raw: dict | None) -> dict | None:
 
 # The promise is the same on every public page and for every visitor, who may have asked for a text or
 # an email: a promise of a call would be wrong for them (issue 14, item 9).
-_PHONE_ONLY_PROMISE = re.compile(r"\bcall(?:s|ing)?\s+you\b", re.IGNORECASE)
+_PHONE_ONLY_PROMISE = re.compile(r"\bcall(?:s|ing)?\s+you\b|\bllam\w*(?:le|la|lo)\b", re.IGNORECASE)
 
 
 def _callback_promise(path: str | Path, text: str) -> str:
@@ -266,6 +282,7 @@ def load_clinic(path: str | Path) -> Clinic:
             )
         )
     review = data.get("review", {})
+    promise_es = data.get("callback_promise_es")
     return Clinic(
         name=data["name"],
         sender=data["sender"],
@@ -283,6 +300,9 @@ def load_clinic(path: str | Path) -> Clinic:
         report_to=_addresses(path, "report_to", data.get("report_to")),
         holidays=_holidays(path, data.get("holidays")),
         timezone=_timezone(path, data.get("timezone")),
+        callback_promise_es=_callback_promise(path, promise_es) if promise_es else None,
+        consent_text_es=data["consent"].get("text_es"),
+        es_reviewer=review.get("es_reviewer"),
     )
 
 
@@ -331,6 +351,8 @@ def load_article(path: str | Path = ARTICLE_FILE) -> Article:
         toc=toc,
         reading_minutes=max(1, math.ceil(words / WORDS_PER_MINUTE)),
         sources=sources,
+        language=post.get("language", "en"),
+        translation_reviewer=post.get("translation_reviewer") or None,
     )
 
 
@@ -340,6 +362,7 @@ def init_app(app: Flask) -> None:
 
     clinic = load_clinic(app.config["CLINIC_FILE"])
     article = load_article()
+    articles = {"en": article, "es": load_article(ARTICLE_FILE_ES)}
     # The clock staff pages use: STAFF_TIMEZONE when set, else the clinic file's (the offices' own).
     if not app.config.get("STAFF_TIMEZONE"):
         app.config["STAFF_TIMEZONE"] = clinic.timezone or DEFAULT_TIMEZONE
@@ -350,4 +373,5 @@ def init_app(app: Flask) -> None:
             raise ValueError(f"{app.config['CLINIC_FILE']}: office {office.slug!r}: {exc}") from exc
     app.extensions["clinic"] = clinic
     app.extensions["article"] = article
-    app.jinja_env.globals.update(clinic=clinic, article=article)
+    app.extensions["articles"] = articles
+    app.jinja_env.globals.update(clinic=clinic, article=article, articles=articles)

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..database import writing
 from ..extensions import db
+from ..i18n import LANGUAGES
 from ..leads.forms import clean_hidden
 from ..models import PageViewCount, utcnow
 from ..templating import clinic_zone
@@ -32,8 +33,16 @@ def counted_paths(app: Flask) -> frozenset[str]:
     """
     with app.test_request_context():
         offices = app.extensions["clinic"].offices
-        locations = [url_for("pages.location", slug=office.slug) for office in offices]
-        return frozenset(["/", *locations, url_for("pages.privacy"), url_for("pages.thanks")])
+        return frozenset(
+            url_for(endpoint, lang=lang, **values)
+            for lang in LANGUAGES
+            for endpoint, values in [
+                ("pages.index", {}),
+                *(("pages.location", {"slug": office.slug}) for office in offices),
+                ("pages.privacy", {}),
+                ("pages.thanks", {}),
+            ]
+        )
 
 
 def pages_with_the_form(app: Flask) -> dict[str, tuple[str, ...]]:
@@ -41,8 +50,12 @@ def pages_with_the_form(app: Flask) -> dict[str, tuple[str, ...]]:
     both, an office's page its own (preselected)."""
     with app.test_request_context():
         offices = app.extensions["clinic"].offices
-        pages = {url_for("pages.location", slug=office.slug): (office.slug,) for office in offices}
-        return {"/": tuple(office.slug for office in offices), **pages}
+        pages: dict[str, tuple[str, ...]] = {}
+        for lang in LANGUAGES:
+            pages[url_for("pages.index", lang=lang)] = tuple(office.slug for office in offices)
+            for office in offices:
+                pages[url_for("pages.location", slug=office.slug, lang=lang)] = (office.slug,)
+        return pages
 
 
 def host_of(value: str | None) -> str:

@@ -22,10 +22,11 @@ def _clinic():
     return current_app.extensions["clinic"]
 
 
-def blank_form(location: str | None = None) -> ConsultationForm:
-    """The form every public page shows: empty, with `location`'s office chosen."""
+def blank_form(location: str | None = None, language: str = "en") -> ConsultationForm:
+    """The form every public page shows: empty, with `location`'s office chosen, in the page's language."""
     form = ConsultationForm(formdata=None, offices=_clinic().offices)
     form.location.data = location
+    form.language.data = language
     return form
 
 
@@ -49,6 +50,8 @@ def render_form_again(form: ConsultationForm, status: int, expired: bool = False
 @bp.post("/consultation")
 def consultation():
     form = _posted_form()
+    # The page's language, for its messages, the page shown again and the thank-you page.
+    g.language = form.language_code()
     if not form.validate():
         return render_form_again(form, 422)
     try:
@@ -57,13 +60,15 @@ def consultation():
         return render_error(429, {"Retry-After": "3600"}, reason="contact")
     for notification_id in captured.to_send:
         notify.hand_off(notification_id)
-    return redirect(url_for("pages.thanks"), 303)
+    return redirect(url_for("pages.thanks", lang=g.language), 303)
 
 
 @bp.errorhandler(CSRFError)
 def token_missing(error: CSRFError):
     """No Fetch Metadata and no valid token: the visitor's own values again, with a token to send."""
-    return render_form_again(_posted_form(), 400, expired=True)
+    form = _posted_form()
+    g.language = form.language_code()
+    return render_form_again(form, 400, expired=True)
 
 
 def init_app(app: Flask) -> None:

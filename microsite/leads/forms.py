@@ -9,6 +9,7 @@ import re
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -36,8 +37,8 @@ _UNSAFE_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_INVISIBLE}]
 
 LANGUAGES = ("en", "es")  # the languages the public pages are in (the URL says which)
 
-CONTACT_METHODS = [SelectChoice("phone", "Phone call"), SelectChoice("text", "Text message"),
-                   SelectChoice("email", "Email")]  # fmt: skip
+CONTACT_METHODS = [SelectChoice("phone", _l("Phone call")), SelectChoice("text", _l("Text message")),
+                   SelectChoice("email", _l("Email"))]  # fmt: skip
 
 
 def best_times(offices) -> list[SelectChoice]:
@@ -45,14 +46,14 @@ def best_times(offices) -> list[SelectChoice]:
     when every office closes at 5. "any" means no preference (the contract); "" is not choosing."""
     spans = [(h.opens, h.closes) for office in offices for h in office.hours]
     parts = [
-        ("morning", "Morning", any(opens < "12:00" for opens, _ in spans)),
-        ("afternoon", "Afternoon", any(closes > "12:00" and opens < "17:00" for opens, closes in spans)),
-        ("evening", "Evening", any(closes > "17:00" for _, closes in spans)),
+        ("morning", _l("Morning"), any(opens < "12:00" for opens, _ in spans)),
+        ("afternoon", _l("Afternoon"), any(closes > "12:00" and opens < "17:00" for opens, closes in spans)),
+        ("evening", _l("Evening"), any(closes > "17:00" for _, closes in spans)),
     ]
     return [
-        SelectChoice("", "No preference"),
+        SelectChoice("", _l("No preference")),
         *(SelectChoice(value, label) for value, label, open_then in parts if open_then),
-        SelectChoice("any", "Any time"),
+        SelectChoice("any", _l("Any time")),
     ]
 
 
@@ -61,7 +62,10 @@ def _strip(value):
     return value.strip(" ") if isinstance(value, str) else value
 
 
-def _printable(message: str = "Please remove the special or invisible characters from this field."):
+_SPECIAL_CHARACTERS = _l("Please remove the special or invisible characters from this field.")
+
+
+def _printable(message=_SPECIAL_CHARACTERS):
     def check(form, field):
         if field.data and _UNSAFE.search(field.data):
             raise ValidationError(message)
@@ -79,13 +83,13 @@ def clean_hidden(value: str | None, limit: int) -> str:
     return _UNSAFE.sub("", value).strip()[:limit]
 
 
-_EMAIL_EXAMPLE = "Please enter an email address like name@example.com."
+_EMAIL_EXAMPLE = _l("Please enter an email address like name@example.com.")
 # Valid in an address, but syntax in a URL (? & % #) or to a mail router (% !): in a mailto: link they
 # could add a Bcc or a body, and "user%host@relay" may be relayed elsewhere. The big mail providers hand
 # out no such addresses.
 _URL_OR_ROUTING = re.compile("[?&%#!]")
 # Without MAIL_SMTPUTF8 the staff email could not carry such an address as its Reply-To.
-_EMAIL_NOT_ASCII = (
+_EMAIL_NOT_ASCII = _l(
     "Sorry, we can't send email to addresses with accents or non-Latin letters before the @ yet. "
     "Please enter another email address, or call us and we'll take your request by phone."
 )
@@ -97,47 +101,50 @@ class ConsultationForm(FlaskForm):
         csrf = False
 
     full_name = StringField(
-        "Full name",
+        _l("Full name"),
         filters=[_strip],
         validators=[
-            InputRequired("Please enter your name."),
-            Length(max=100, message="Please shorten your name to 100 characters or fewer."),
+            InputRequired(_l("Please enter your name.")),
+            Length(max=100, message=_l("Please shorten your name to 100 characters or fewer.")),
             _no_control_characters,
         ],
     )
     phone = StringField(
-        "Phone number",
+        _l("Phone number"),
         filters=[_strip],
-        validators=[InputRequired("Please enter a phone number we can call you on."), _no_control_characters],
+        validators=[
+            InputRequired(_l("Please enter a phone number we can call you on.")),
+            _no_control_characters,
+        ],
     )
     email = StringField(
-        "Email",
+        _l("Email"),
         filters=[_strip],
-        validators=[InputRequired("Please enter your email address."), _no_control_characters],
+        validators=[InputRequired(_l("Please enter your email address.")), _no_control_characters],
     )
     location = RadioField(
-        "Which office is nearer to you?",
-        validators=[InputRequired("Please choose the Bradenton or the Sarasota office.")],
+        _l("Which office is nearer to you?"),
+        validators=[InputRequired(_l("Please choose the Bradenton or the Sarasota office."))],
     )
     contact_method = RadioField(
-        "How should we contact you?",
+        _l("How should we contact you?"),
         choices=CONTACT_METHODS,
         default="phone",
-        validators=[InputRequired("Please choose how we should contact you.")],
+        validators=[InputRequired(_l("Please choose how we should contact you."))],
     )
-    best_time = SelectField("Best time to reach you", default="")  # choices: best_times(offices)
+    best_time = SelectField(_l("Best time to reach you"), default="")  # choices: best_times(offices)
     message = TextAreaField(
-        "Anything you would like us to know",
+        _l("Anything you would like us to know"),
         validators=[
             Optional(),
-            Length(max=2000, message="Please shorten your message to 2,000 characters or fewer."),
+            Length(max=2000, message=_l("Please shorten your message to 2,000 characters or fewer.")),
         ],
     )
     consent = BooleanField(
-        validators=[DataRequired("Please tick this box so that we may contact you.")],
+        validators=[DataRequired(_l("Please tick this box so that we may contact you."))],
     )
     # The honeypot: hidden from people and assistive technology; only bots fill it in.
-    website = StringField("Leave this field empty")
+    website = StringField(_l("Leave this field empty"))
 
     # Filled in by static/site.js; without JavaScript they stay empty, and nothing is judged by them.
     referrer = HiddenField()  # the site the visitor came from (document.referrer's origin)
@@ -160,7 +167,9 @@ class ConsultationForm(FlaskForm):
         except phonenumbers.NumberParseException:
             number = None
         if number is None or not phonenumbers.is_valid_number(number):
-            raise ValidationError("Please enter a phone number with its area code, for example 941-555-0123.")
+            raise ValidationError(
+                _l("Please enter a phone number with its area code, for example 941-555-0123.")
+            )
         self.phone_e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     def validate_email(self, field):
@@ -176,12 +185,12 @@ class ConsultationForm(FlaskForm):
         # An internationalised domain is kept in its ASCII (IDNA) form, which every mail server takes.
         address = result.ascii_email or result.normalized
         if len(address) > 254:
-            raise ValidationError("Please enter a shorter email address.")
+            raise ValidationError(_l("Please enter a shorter email address."))
         self.email_normalized = address
 
     def validate_message(self, field):
         if field.data and _UNSAFE_IN_TEXT.search(field.data):
-            raise ValidationError("Please remove the special or invisible characters from your message.")
+            raise ValidationError(_l("Please remove the special or invisible characters from your message."))
 
     # -- what the service stores -------------------------------------------------
 

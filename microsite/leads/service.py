@@ -89,7 +89,7 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
         "contact_method": form.contact_method.data,
         "best_time": form.best_time.data or None,
         "message": form.cleaned_message(),
-        "consent_text": clinic.consent_text,
+        "consent_text": clinic.consent_text_in(form.language_code()),
         "consent_version": clinic.consent_version,
         "consent_at": now,
         "created_at": now,

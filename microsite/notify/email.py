@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
+from flask_babel import force_locale
 from flask_mail import Message
 
 from ..leads.forms import CONTACT_METHODS, best_times
@@ -103,6 +104,7 @@ def build_staff_message(notification: Notification) -> Message:
         "best_time": _label(best_times(clinic.offices), lead.best_time or "") or "No preference",
         "site_url": site_url,
         "lead_url": f"{site_url}/staff/leads/{lead.id}",
+        "prefers_spanish": lead.language == "es",
     }
     # "minimal" keeps health information out of mailboxes: staff read the request at /staff/.
     template = (
@@ -110,7 +112,9 @@ def build_staff_message(notification: Notification) -> Message:
     )
     reply_to = reply_to_address(lead.email)
     message = StaffMessage(
-        subject=f"Consultation request #{lead.id} – {office.city} office",
+        # Staff read English; a visitor who wrote from the Spanish pages is to be answered in Spanish.
+        subject=("Prefers Spanish: " if lead.language == "es" else "")
+        + f"Consultation request #{lead.id} – {office.city} office",
         recipients=staff_recipients(lead.location),
         sender=current_app.config["MAIL_DEFAULT_SENDER"] or clinic.sender,
         reply_to=reply_to,
@@ -194,4 +198,7 @@ def build_message(notification: Notification) -> Message:
         builder = BUILDERS[notification.kind]
     except KeyError:
         raise PermanentError(f"unknown kind of notification {notification.kind!r}") from None
-    return builder(notification)
+    # Every email so far is to staff, who read English (the form's labels in it included); an email to
+    # a visitor would be built under force_locale(lead.language) from the same translated templates.
+    with force_locale("en"):
+        return builder(notification)

@@ -16,6 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
+from ..i18n import alternates as alternates_of
+from ..i18n import in_language
 from ..leads import blank_form
 from ..templating import render_apart
 from .cache import PageCache, PublicPage
@@ -34,27 +36,42 @@ def public_page(render: Callable[[], str], content_type: str = HTML) -> PublicPa
     return page  # a WSGI app, which Flask answers with
 
 
-@bp.get("/")
-def index():
-    return public_page(lambda: render_template("index.html", form=blank_form()))
+# Each page in English and in Spanish: the `lang` default picks the rule, so `url_for(…, lang=lang)`
+# gives the page in that language (i18n.alternates).
+EN, ES = {"lang": "en"}, {"lang": "es"}
 
 
-@bp.get("/ketamine-therapy-<slug>")
-def location(slug: str):
+@bp.get("/", defaults=EN)
+@bp.get("/es/", defaults=ES)
+def index(lang: str):
+    alternates = alternates_of("pages.index")
+    return public_page(in_language(lang, lambda: render_template(
+        "index.html", form=blank_form(language=lang), alternates=alternates)))  # fmt: skip
+
+
+@bp.get("/ketamine-therapy-<slug>", defaults=EN)
+@bp.get("/es/terapia-con-ketamina-<slug>", defaults=ES)
+def location(slug: str, lang: str):
     office = current_app.extensions["clinic"].office(slug)
     if office is None:
         abort(404)
-    return public_page(lambda: render_template("location.html", office=office, form=blank_form(slug)))
+    alternates = alternates_of("pages.location", slug=slug)
+    return public_page(in_language(lang, lambda: render_template(
+        "location.html", office=office, form=blank_form(slug, lang), alternates=alternates)))  # fmt: skip
 
 
-@bp.get("/thanks")
-def thanks():
-    return public_page(lambda: render_template("thanks.html"))
+@bp.get("/thanks", defaults=EN)
+@bp.get("/es/gracias", defaults=ES)
+def thanks(lang: str):
+    alternates = alternates_of("pages.thanks")
+    return public_page(in_language(lang, lambda: render_template("thanks.html", alternates=alternates)))
 
 
-@bp.get("/privacy")
-def privacy():
-    return public_page(lambda: render_template("privacy.html"))
+@bp.get("/privacy", defaults=EN)
+@bp.get("/es/privacidad", defaults=ES)
+def privacy(lang: str):
+    alternates = alternates_of("pages.privacy")
+    return public_page(in_language(lang, lambda: render_template("privacy.html", alternates=alternates)))
 
 
 @bp.get("/sitemap.xml")

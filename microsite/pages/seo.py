@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app, url_for
 
 from ..content import DAY_NAMES, Article, Clinic, Hours, Office, Source
+from ..i18n import REGIONAL
 
 
 def _opening_hours(hours: Hours) -> dict[str, Any]:
@@ -18,9 +19,9 @@ def _opening_hours(hours: Hours) -> dict[str, Any]:
     }
 
 
-def medical_clinic(office: Office, clinic: Clinic, site_url: str) -> dict[str, Any]:
+def medical_clinic(office: Office, clinic: Clinic, site_url: str, lang: str = "en") -> dict[str, Any]:
     """One office as a MedicalClinic: the same name, address and phone the page shows."""
-    url = f"{site_url}/ketamine-therapy-{office.slug}"
+    url = site_url + url_for("pages.location", slug=office.slug, lang=lang)
     data: dict[str, Any] = {
         "@type": "MedicalClinic",
         "@id": f"{url}#clinic",
@@ -38,7 +39,11 @@ def medical_clinic(office: Office, clinic: Clinic, site_url: str) -> dict[str, A
         },
         "openingHoursSpecification": [_opening_hours(h) for h in office.hours],
         "medicalSpecialty": "Psychiatric",
-        "parentOrganization": {"@type": "MedicalOrganization", "name": clinic.name, "url": f"{site_url}/"},
+        "parentOrganization": {
+            "@type": "MedicalOrganization",
+            "name": clinic.name,
+            "url": site_url + url_for("pages.index", lang=lang),
+        },
     }
     if office.geo:
         data["geo"] = {
@@ -69,7 +74,11 @@ def citation(source: Source) -> dict[str, Any]:
 
 
 def medical_web_page(article: Article, clinic: Clinic, url: str, site_url: str) -> dict[str, Any]:
-    """The article as a MedicalWebPage, citing its sources; reviewer only when the data file names one."""
+    """The article as a MedicalWebPage, citing its sources; reviewer only when the data file names one.
+
+    The medical reviewer reviewed the English article; a translation says so (translationOfWork) and
+    names its own reviewer only as a contributor, when the clinic file or its front matter gives one.
+    """
     data: dict[str, Any] = {
         "@type": "MedicalWebPage",
         "@id": f"{url}#webpage",
@@ -77,12 +86,16 @@ def medical_web_page(article: Article, clinic: Clinic, url: str, site_url: str) 
         "headline": article.title,
         "name": article.title,
         "description": article.description,
-        "inLanguage": "en-US",
+        "inLanguage": REGIONAL[article.language],
         "datePublished": article.published.isoformat(),
         "dateModified": article.updated.isoformat(),
         "about": {"@type": "MedicalCondition", "name": "Depression"},
         "audience": {"@type": "MedicalAudience", "audienceType": "Patient"},
-        "publisher": {"@type": "MedicalOrganization", "name": clinic.name, "url": f"{site_url}/"},
+        "publisher": {
+            "@type": "MedicalOrganization",
+            "name": clinic.name,
+            "url": site_url + url_for("pages.index", lang=article.language),
+        },
         "citation": [citation(s) for s in article.sources],
     }
     if clinic.reviewer and clinic.reviewed:
@@ -93,19 +106,23 @@ def medical_web_page(article: Article, clinic: Clinic, url: str, site_url: str) 
                 "credentialCategory": clinic.reviewer_license,
             }
         data["lastReviewed"] = clinic.reviewed.isoformat()
+    if article.language != "en":
+        data["translationOfWork"] = {"@id": f"{site_url}{url_for('pages.index')}#webpage"}
+        if reviewer := clinic.es_reviewer or article.translation_reviewer:
+            data["contributor"] = {"@type": "Person", "name": reviewer, "description": "Translation reviewer"}
     return data
 
 
-def structured_data(path: str, office: Office | None = None) -> dict[str, Any]:
-    """The JSON-LD graph for the article at `path`: the page, and its office (or every office on `/`)."""
+def structured_data(path: str, office: Office | None = None, lang: str = "en") -> dict[str, Any]:
+    """The JSON-LD graph for the article at `path` in `lang`: the page, and its office (or every office)."""
     site_url = current_app.config["SITE_URL"]
     clinic: Clinic = current_app.extensions["clinic"]
-    article: Article = current_app.extensions["article"]
+    article: Article = current_app.extensions["articles"][lang]
     offices = [office] if office else list(clinic.offices)
     return {
         "@context": "https://schema.org",
         "@graph": [
             medical_web_page(article, clinic, site_url + path, site_url),
-            *(medical_clinic(o, clinic, site_url) for o in offices),
+            *(medical_clinic(o, clinic, site_url, lang) for o in offices),
         ],
     }

@@ -63,6 +63,13 @@ STATUS_FILTER = [
 ]
 
 
+LANGUAGE_FILTER = [
+    SelectChoice("", "Any language"),
+    SelectChoice("en", "English"),
+    SelectChoice("es", "Spanish"),
+]
+
+
 class FilterForm(FlaskForm):
     """The inbox filter, read from the query string (a GET form needs no token)."""
 
@@ -71,6 +78,8 @@ class FilterForm(FlaskForm):
 
     office = SelectField("Office", validators=[Optional()])
     status = SelectField("Status", choices=STATUS_FILTER, validators=[Optional()])
+    # The language of the page the request came from: Spanish speakers are called back in Spanish.
+    language = SelectField("Language", choices=LANGUAGE_FILTER, validators=[Optional()])
     since = DateField("From", validators=[Optional()])
     until = DateField("To", validators=[Optional()])
     q = StringField("Name, phone or email", filters=[_strip], validators=[Optional(), Length(max=100)])

@@ -35,6 +35,7 @@ class LeadFilter:
     since: date | None = None
     until: date | None = None  # inclusive
     q: str | None = None
+    language: str | None = None  # "en" or "es": the page the request was sent from
 
     def statement(self) -> Select:
         stmt = select(Lead)
@@ -46,6 +47,8 @@ class LeadFilter:
             stmt = stmt.where(Lead.status == self.status)
         else:
             stmt = stmt.where(Lead.status != LeadStatus.SPAM)
+        if self.language:
+            stmt = stmt.where(Lead.language == self.language)
         if self.since:
             stmt = stmt.where(Lead.created_at >= day_start(self.since))
         if self.until:
@@ -64,7 +67,7 @@ class LeadFilter:
     def query_args(self) -> dict[str, str]:
         """The filter as the inbox's query arguments, for its links (pages, the CSV)."""
         values = {"office": self.office, "status": self.status, "since": self.since, "until": self.until,
-                  "q": self.q}  # fmt: skip
+                  "q": self.q, "language": self.language}  # fmt: skip
         return {name: str(value) for name, value in values.items() if value}
 
     def describe(self) -> str:
@@ -75,6 +78,8 @@ class LeadFilter:
             f"since={self.since or '-'}",
             f"until={self.until or '-'}",
         ]
+        if self.language:
+            parts.append(f"language={self.language}")
         if self.q:
             parts.append("search=yes")
         return " ".join(parts)

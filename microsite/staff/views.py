@@ -69,6 +69,7 @@ def _filter_from_request() -> tuple[FilterForm, inbox.LeadFilter]:
         since=form.since.data,
         until=form.until.data,
         q=form.q.data or None,
+        language=form.language.data or None,
     )
     return form, lead_filter
 

@@ -1,0 +1,358 @@
+"""The public site in Spanish (issue 16): every page under /es/, linked to its English twin both ways,
+as cacheable as the English pages, with the form, its messages and the error pages in Spanish."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import textstat
+from babel.messages.frontend import CommandLineInterface
+from babel.messages.pofile import read_po
+from conftest import SITE_URL, browser_headers, make_config, submit, text_of, valid_data
+from sqlalchemy import select
+from test_content import article_body_blocks, build, shipped_clinic, uncomment
+from test_outbox import outbox_once
+
+from microsite import create_app
+from microsite.content import ARTICLE_FILE, ARTICLE_FILE_ES, load_article
+from microsite.errors import render_error
+from microsite.extensions import db
+from microsite.models import Lead
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGUE = ROOT / "microsite" / "translations" / "es" / "LC_MESSAGES" / "messages.po"
+ENGLISH_PUBLIC = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/thanks", "/privacy"]
+SPANISH_PUBLIC = ["/es/", "/es/terapia-con-ketamina-bradenton", "/es/terapia-con-ketamina-sarasota",
+                  "/es/gracias", "/es/privacidad"]  # fmt: skip
+LEFT_IN_ENGLISH = ["Request a consultation", "Call or text", "Privacy notice", "Please", "Skip to content",
+                   "Office hours", "What happens next", "Sources"]  # fmt: skip
+FERNANDEZ_HUERTA_TARGET = 70  # "bastante fácil" (70–80) or easier
+
+
+class _Links(HTMLParser):
+    """The page's <html lang> and its <link rel="alternate" hreflang> targets."""
+
+    def __init__(self):
+        super().__init__()
+        self.lang = None
+        self.alternates: dict[str, str] = {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "html":
+            self.lang = a.get("lang")
+        if tag == "link" and a.get("rel") == "alternate" and a.get("hreflang"):
+            self.alternates[a["hreflang"]] = a["href"]
+
+
+def links_of(html: str) -> _Links:
+    parser = _Links()
+    parser.feed(html)
+    return parser
+
+
+def path_of(url: str) -> str:
+    assert url.startswith(SITE_URL), url
+    return url.removeprefix(SITE_URL)
+
+
+# -- every page has its translation, both ways --------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ENGLISH_PUBLIC)
+def test_each_english_page_links_its_spanish_twin_and_back(client, path):
+    english = links_of(client.get(path).get_data(as_text=True))
+    assert english.lang == "en"
+    assert path_of(english.alternates["en"]) == path
+    assert english.alternates["x-default"] == english.alternates["en"]
+    spanish_path = path_of(english.alternates["es"])
+    assert spanish_path in SPANISH_PUBLIC
+
+    response = client.get(spanish_path)
+    assert response.status_code == 200
+    spanish = links_of(response.get_data(as_text=True))
+    assert spanish.lang == "es"
+    assert spanish.alternates == english.alternates  # the same set, whichever page names it
+    assert client.get(path_of(spanish.alternates["en"])).status_code == 200
+
+
+@pytest.mark.parametrize("path", SPANISH_PUBLIC)
+def test_a_spanish_page_is_cached_like_an_english_one(app, path):
+    """No cookie, no Vary on the language: the URL says it, whatever the browser asks for."""
+    plain = app.test_client().get(path)
+    asked_english = app.test_client().get(path, headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert plain.status_code == 200
+    assert plain.get_data() == asked_english.get_data()
+    assert plain.headers["ETag"] == asked_english.headers["ETag"]
+    assert plain.headers["Cache-Control"] == "public, max-age=300"
+    assert not plain.headers.getlist("Set-Cookie")
+    assert plain.headers["Vary"] == "Accept-Encoding"
+
+
+def test_an_english_page_stays_english_for_a_spanish_browser(client):
+    response = client.get("/", headers={"Accept-Language": "es-US,es;q=0.9"})
+    assert links_of(response.get_data(as_text=True)).lang == "en"
+    assert "Request a consultation" in response.get_data(as_text=True)
+
+
+def test_a_visible_link_switches_the_language(client):
+    english = client.get("/ketamine-therapy-sarasota").get_data(as_text=True)
+    spanish = client.get("/es/terapia-con-ketamina-sarasota").get_data(as_text=True)
+    assert '<a href="/es/terapia-con-ketamina-sarasota" hreflang="es" lang="es">Español</a>' in english
+    assert '<a href="/ketamine-therapy-sarasota" hreflang="en" lang="en">English</a>' in spanish
+
+
+def test_the_sitemap_lists_each_page_with_its_alternates(client):
+    sitemap = client.get("/sitemap.xml").get_data(as_text=True)
+    assert 'xmlns:xhtml="http://www.w3.org/1999/xhtml"' in sitemap
+    locs = re.findall(r"<loc>([^<]+)</loc>", sitemap)
+    for path in ["/", "/es/", "/ketamine-therapy-bradenton", "/es/terapia-con-ketamina-bradenton",
+                 "/privacy", "/es/privacidad"]:  # fmt: skip
+        assert f"{SITE_URL}{path}" in locs, path
+    entry = re.search(rf"<url><loc>{SITE_URL}/es/privacidad</loc>.*?</url>", sitemap, re.S).group(0)
+    assert f'hreflang="en" href="{SITE_URL}/privacy"' in entry
+    assert f'hreflang="es" href="{SITE_URL}/es/privacidad"' in entry
+    assert f'hreflang="x-default" href="{SITE_URL}/privacy"' in entry
+
+
+def test_the_json_ld_says_the_page_is_in_spanish(client):
+    html = client.get("/es/terapia-con-ketamina-bradenton").get_data(as_text=True)
+    data = html[html.index('<script type="application/ld+json">') :]
+    assert '"inLanguage": "es-US"' in data
+    assert f'"url": "{SITE_URL}/es/terapia-con-ketamina-bradenton"' in data
+    assert '"headline": "C\\u00f3mo la terapia con ketamina alivia la depresi\\u00f3n"' in data
+    assert '"inLanguage": "en-US"' in client.get("/").get_data(as_text=True)
+
+
+# -- what a Spanish reader reads ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SPANISH_PUBLIC)
+def test_the_crisis_notice_gives_what_works_in_spanish(client, path):
+    text = text_of(client.get(path).get_data(as_text=True))
+    assert "marque 2" in text and "AYUDA" in text and "911" in text
+
+
+def test_dates_and_hours_are_written_for_spanish_readers(client):
+    text = text_of(client.get("/es/terapia-con-ketamina-sarasota").get_data(as_text=True))
+    assert "30 de noviembre de 2026" in text
+    assert "lunes a jueves, 9:00–17:00" in text and "viernes, 9:00–13:00" in text
+    assert "(941) 555-0102" in text  # the number as dialled in the US, the same as in English
+    english = text_of(client.get("/ketamine-therapy-sarasota").get_data(as_text=True))
+    assert "November 30, 2026" in english and "Monday–Thursday 9 am–5 pm" in english
+
+
+def test_the_spanish_article_has_the_english_sources_and_sections():
+    english, spanish = load_article(ARTICLE_FILE), load_article(ARTICLE_FILE_ES)
+    assert spanish.language == "es"
+    assert [(s.id, s.doi, s.pmid) for s in spanish.sources] == [
+        (s.id, s.doi, s.pmid) for s in english.sources
+    ]
+    assert len(spanish.toc) == len(english.toc)
+    headings = [heading for _, heading in spanish.toc]
+    assert "Riesgos y efectos secundarios" in headings
+    assert "El papel de los receptores NMDA" in headings
+
+
+def test_the_spanish_risks_and_caveats_are_there(client):
+    text = text_of(client.get("/es/").get_data(as_text=True))
+    for words in ["disociación", "presión arterial", "No maneje", "sustancia controlada", "psicosis",
+                  "embarazada", "Esto no se ha probado en personas", "no es un consejo médico",
+                  "fuera de lo indicado en la etiqueta", "REMS"]:  # fmt: skip
+        assert words.lower() in text.lower(), words
+
+
+def test_the_spanish_article_reads_bastante_facil_or_easier(client):
+    """Fernández-Huerta (textstat 0.7.3, Spanish syllables) of the same body the English test measures."""
+    body = " ".join(article_body_blocks(client.get("/es/").get_data(as_text=True)))
+    textstat.set_lang("es")
+    try:
+        score = textstat.fernandez_huerta(body)
+        words = textstat.lexicon_count(body)
+    finally:
+        textstat.set_lang("en_US")
+    assert score >= FERNANDEZ_HUERTA_TARGET, f"Fernández-Huerta {score}: aim for 70 or more"
+    assert words > 900
+
+
+def test_no_translation_review_is_claimed_unless_the_clinic_names_one(tmp_path):
+    (tmp_path / "shipped").mkdir()
+    (tmp_path / "named").mkdir()
+    shipped = build(tmp_path / "shipped").test_client().get("/es/").get_data(as_text=True)
+    assert "Traducción revisada" not in shipped and "contributor" not in shipped
+    assert "es_reviewer =" not in shipped_clinic().replace("# es_reviewer =", "")  # commented out
+
+    clinic = uncomment(
+        shipped_clinic(), "[review]", 'es_reviewer = "Juana Ejemplo, intérprete médica certificada"'
+    )
+    site = build(tmp_path / "named", clinic)
+    spanish = site.test_client().get("/es/").get_data(as_text=True)
+    assert "Traducción revisada por Juana Ejemplo, intérprete médica certificada" in text_of(spanish)
+    assert '"contributor": {"@type": "Person", "description": "Translation reviewer"' in spanish.replace(
+        '":"', '": "'
+    )
+    assert "Traducción revisada" not in site.test_client().get("/").get_data(as_text=True)
+
+
+# -- the form in Spanish ------------------------------------------------------------------------
+
+
+def test_a_spanish_request_is_stored_as_spanish_and_thanked_in_spanish(client, app):
+    response = submit(client, "/es/terapia-con-ketamina-bradenton")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/es/gracias"
+    with app.app_context():
+        lead = db.session.scalars(select(Lead)).one()
+        assert lead.language == "es"
+        assert lead.consent_text == app.extensions["clinic"].consent_text_es
+        assert lead.landing_path == "/es/terapia-con-ketamina-bradenton"
+    page = client.get("/es/gracias").get_data(as_text=True)
+    assert "Gracias. Recibimos su solicitud." in page
+
+
+def test_an_english_request_stays_english(client, app):
+    assert submit(client, "/").headers["Location"] == "/thanks"
+    with app.app_context():
+        assert db.session.scalars(select(Lead.language)).one() == "en"
+
+
+def test_a_spanish_422_shows_spanish_messages_with_the_values_kept(client, app):
+    response = submit(client, "/es/", full_name="José Ejemplo", phone="123", email="no", consent=None)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert links_of(html).lang == "es"
+    text = text_of(html)
+    assert "Revise estas 3 respuestas" in text
+    assert "Escriba un número de teléfono con su código de área" in text
+    assert "Escriba un correo electrónico como nombre@example.com." in text
+    assert "Marque esta casilla para que podamos comunicarnos con usted." in text
+    assert 'value="José Ejemplo"' in html and 'value="123"' in html
+    assert 'name="language" type="hidden" value="es"' in html
+    assert "Please" not in text  # nothing left in English
+    with app.app_context():
+        assert db.session.scalars(select(Lead)).all() == []
+
+
+def test_a_spanish_form_without_a_token_is_shown_again_in_spanish(client):
+    """A browser that sends neither Fetch Metadata nor Origin: 400, the values kept, in Spanish."""
+    client.get("/es/")
+    data = {**valid_data(), "language": "es"}
+    response = client.post("/consultation", data=data)
+    assert response.status_code == 400
+    assert "Su formulario necesitaba actualizarse." in text_of(response.get_data(as_text=True))
+
+
+def test_too_many_requests_for_one_contact_is_answered_in_spanish(app_config):
+    app = create_app({**app_config, "LEADS_PER_CONTACT_PER_HOUR": 1})
+    with app.app_context():
+        db.create_all()
+    client = app.test_client()
+    assert submit(client, "/es/").status_code == 303
+    response = submit(client, "/es/", message="Otra pregunta.")
+    assert response.status_code == 429
+    assert "Ya recibimos varias solicitudes" in text_of(response.get_data(as_text=True))
+    with app.app_context():
+        db.drop_all()
+
+
+def test_a_404_under_es_is_in_spanish_and_elsewhere_in_english(client):
+    spanish = client.get("/es/no-existe")
+    assert spanish.status_code == 404
+    assert links_of(spanish.get_data(as_text=True)).lang == "es"
+    assert "No encontramos esa página" in spanish.get_data(as_text=True)
+    assert 'href="/es/"' in spanish.get_data(as_text=True)
+    english = client.get("/no-such-page").get_data(as_text=True)
+    assert "We could not find that page" in english and links_of(english).lang == "en"
+
+
+def test_a_body_too_large_from_a_spanish_page_is_answered_in_spanish(app_config):
+    app = create_app({**app_config, "MAX_CONTENT_LENGTH": 2048})
+    response = app.test_client().post(
+        "/consultation",
+        data={**valid_data(message="x" * 4000), "language": "es"},
+        headers=browser_headers("/es/"),
+    )
+    assert response.status_code == 413
+    assert "El formulario que envió era más grande de lo que aceptamos." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "status,words", [(400, "Algo en esa solicitud no funcionó"), (500, "Algo falló de nuestro lado"),
+                     (503, "No estamos disponibles por un momento"), (429, "limitamos cuántas veces")]
+)  # fmt: skip
+def test_every_error_page_has_its_spanish(app, status, words):
+    with app.test_request_context("/es/terapia-con-ketamina-bradenton"):
+        spanish = render_error(status)[0].decode()
+    with app.test_request_context("/ketamine-therapy-bradenton"):
+        english = render_error(status)[0].decode()
+    assert words in spanish and '<html lang="es">' in spanish
+    assert words not in english and '<html lang="en">' in english
+
+
+def test_the_staff_email_says_prefers_spanish_in_english(client, app, runner, smtp):
+    assert submit(client, "/es/", location="sarasota").status_code == 303
+    assert (
+        submit(client, "/", location="sarasota", phone="941-555-0199", email="b@example.com").status_code
+        == 303
+    )
+    outbox_once(runner)
+    spanish, english = sorted(smtp.messages, key=lambda m: "Prefers Spanish" not in m["Subject"])
+    assert spanish["Subject"].startswith("Prefers Spanish: Consultation request #")
+    assert spanish["Subject"].endswith("– Sarasota office")
+    body = spanish.get_body(("plain",)).get_content()
+    assert body.startswith("Prefers Spanish:")
+    assert "Phone call" in body  # the form's labels, in the staff's English
+    assert "Prefers Spanish" in spanish.get_body(("html",)).get_content()
+    assert "Prefers Spanish" not in english["Subject"] + english.get_body(("plain",)).get_content()
+
+
+# -- the catalogue ----------------------------------------------------------------------------
+
+
+def test_every_message_in_the_code_and_templates_has_its_spanish(tmp_path):
+    """Extract afresh (as `make translations` does) and compare: every message there, translated, none
+    fuzzy. When this fails, run `make translations` and translate what it adds to messages.po."""
+    template = tmp_path / "messages.pot"
+    extract = ["extract", "--no-location", "-F", str(ROOT / "babel.cfg"), "-k", "_l", "-o", str(template)]
+    CommandLineInterface().run(["pybabel", "-q", *extract, str(ROOT)])
+    with template.open("rb") as f:
+        wanted = {m.id if isinstance(m.id, str) else tuple(m.id) for m in read_po(f) if m.id}
+    with CATALOGUE.open("rb") as f:
+        catalogue = {m.id if isinstance(m.id, str) else tuple(m.id): m for m in read_po(f) if m.id}
+    assert len(wanted) > 100  # the extraction found the templates, not just the Python code
+    assert sorted(map(str, wanted - set(catalogue))) == [], "in the code but not in messages.po"
+    untranslated = [str(key) for key in wanted if not all(_strings(catalogue[key]))]
+    assert untranslated == [], "without Spanish"
+    assert [str(key) for key in wanted if catalogue[key].fuzzy] == [], "fuzzy"
+    # No placeholder the English lacks, or a page fails at render time; a singular may leave out the count.
+    for key in wanted:
+        english = set(re.findall(r"%\(\w+\)s", " ".join([key] if isinstance(key, str) else key)))
+        for translated in _strings(catalogue[key]):
+            assert set(re.findall(r"%\(\w+\)s", translated)) <= english, key
+
+
+def _strings(message) -> list[str]:
+    return [message.string] if isinstance(message.string, str) else list(message.string)
+
+
+def test_the_catalogue_is_compiled(app):
+    """`make run` and `make test` compile it; without the .mo the Spanish pages would be English."""
+    assert CATALOGUE.with_suffix(".mo").exists()
+    assert "Pida una consulta" in app.test_client().get("/es/").get_data(as_text=True)
+
+
+def test_no_english_text_is_left_on_the_spanish_pages(client):
+    for path in SPANISH_PUBLIC:
+        text = text_of(client.get(path).get_data(as_text=True))
+        for english in LEFT_IN_ENGLISH:
+            assert english not in text, (path, english)
+
+
+def test_config_is_read_once_per_language(tmp_path):
+    """Two apps in one process (the tests' own case) each render their Spanish in Spanish."""
+    for n in range(2):
+        app = create_app(make_config(f"sqlite:///{tmp_path / f'{n}.sqlite3'}", tmp_path))
+        assert "Pida una consulta" in app.test_client().get("/es/").get_data(as_text=True)
