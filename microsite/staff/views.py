@@ -57,6 +57,17 @@ def _page() -> int:
     return int(page)
 
 
+def _cursor(name: str):
+    """A `before`/`after` query argument (the inbox's links to older and newer pages); nonsense is a 400."""
+    value = request.args.get(name)
+    if value is None:
+        return None
+    cursor = inbox.parse_cursor(value)
+    if cursor is None:
+        abort(400)
+    return cursor
+
+
 def _filter_from_request() -> tuple[FilterForm, inbox.LeadFilter]:
     """The inbox filter from its known query arguments; other arguments are ignored, nonsense is a 400."""
     form = FilterForm(request.args, offices=_clinic().offices)
@@ -79,17 +90,25 @@ def _filter_from_request() -> tuple[FilterForm, inbox.LeadFilter]:
 @bp.get("/", endpoint="inbox")
 def inbox_page():
     form, lead_filter = _filter_from_request()
-    page = db.paginate(
-        lead_filter.statement(),
-        page=_page(),
-        per_page=current_app.config["STAFF_PAGE_SIZE"],
-        error_out=False,
-    )
+    before, after = _cursor("before"), _cursor("after")
+    if before and after:
+        abort(400)
+    page = inbox.page_of(lead_filter, current_app.config["STAFF_PAGE_SIZE"], _page(), before, after)
     # Only the filter's own arguments go into the links: never whatever else the URL carried.
     args = lead_filter.query_args()
     now = utcnow()
     waits = {lead.id: speed.wait_of_lead(lead, now) for lead in page.items}
-    return render_template("staff/inbox.html", form=form, page=page, args=args, waits=waits)
+    # The neighbours by cursor (the first or last lead shown), so a deep page is as quick as the first.
+    older = newer = None
+    if page.has_next:
+        older = url_for("staff.inbox", **{"page": page.page + 1, **args, "before": page.next_cursor})
+    if page.has_prev:
+        newer = url_for("staff.inbox", **args)
+        if page.page > 2:
+            newer = url_for("staff.inbox", **{"page": page.page - 1, **args, "after": page.prev_cursor})
+    return render_template(
+        "staff/inbox.html", form=form, page=page, args=args, waits=waits, older=older, newer=newer
+    )
 
 
 @bp.get("/leads.csv")
