@@ -180,6 +180,7 @@ class Notification(db.Model):
 
     __table_args__ = (
         Index("ix_notification_due", "status", "next_attempt_at"),
+        Index("ix_notification_sent", "status", "sent_at"),  # the dashboard's "sent in the last 7 days"
         UniqueConstraint("once_key", name="uq_notification_once_key"),
     )
 

@@ -70,9 +70,13 @@ def upgrade():
                               unique=False)  # fmt: skip
         batch_op.create_index(batch_op.f('ix_lead_phone_digits'), ['phone_digits'], unique=False)
         batch_op.create_index(batch_op.f('ix_lead_name_key'), ['name_key'], unique=False)
+    with op.batch_alter_table('notification', schema=None) as batch_op:
+        batch_op.create_index('ix_notification_sent', ['status', 'sent_at'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('notification', schema=None) as batch_op:
+        batch_op.drop_index('ix_notification_sent')
     with op.batch_alter_table('lead', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_lead_name_key'))
         batch_op.drop_index(batch_op.f('ix_lead_phone_digits'))
