@@ -117,7 +117,8 @@ def test_a_name_is_found_by_its_start_in_any_case(app, client, staff_client):
 # A lead as revision 0006 stores it: no search keys yet.
 OLD_INSERT = text(
     "INSERT INTO lead (created_at, status, full_name, phone, email, location, contact_method, consent_text,"
-    " consent_version, consent_at) VALUES (:t, 'new', :name, :phone, :email, 'bradenton', 'phone', 'x', 'v1', :t)"
+    " consent_version, consent_at)"
+    " VALUES (:t, 'new', :name, :phone, :email, 'bradenton', 'phone', 'x', 'v1', :t)"
 )
 
 
@@ -131,7 +132,8 @@ def test_migration_0007_fills_the_search_keys_of_stored_leads(database_url, tmp_
         stamp = "2026-11-30 12:00:00.000000"
         with write_connection() as conn:
             for n, (name, phone) in enumerate([("Old  Lead", "+19415550177"), ("ANA Vieja", "+19415550188")]):
-                conn.execute(OLD_INSERT, {"t": stamp, "name": name, "phone": phone, "email": f"o{n}@example.com"})
+                values = {"t": stamp, "name": name, "phone": phone, "email": f"o{n}@example.com"}
+                conn.execute(OLD_INSERT, values)
         upgrade()
         with db.engine.connect() as conn:
             rows = conn.execute(text("SELECT name_key, phone_digits FROM lead ORDER BY id")).all()
