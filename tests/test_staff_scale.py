@@ -77,6 +77,8 @@ def test_older_and_newer_links_cover_every_lead_once_in_order_with_ties(app, sta
 
 
 def test_a_cursor_that_is_not_one_is_a_400(staff_client):
+    assert staff_client.get("/staff/?page=40000&before=1764000000000000-7").status_code == 200  # a label
+    assert staff_client.get("/staff/?page=40000").status_code == 400  # an offset: bounded
     for query in ("before=abc", "before=1-2-3", "after=" + "9" * 30 + "-1", "before=1-1&after=1-1"):
         assert staff_client.get(f"/staff/?{query}").status_code == 400
 

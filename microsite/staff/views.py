@@ -49,10 +49,10 @@ MAX_PAGE = 10_000
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 
-def _page() -> int:
-    """The `page` query argument: 1 to MAX_PAGE; anything else is a 400, not a database error."""
+def _page(limit: int = MAX_PAGE) -> int:
+    """The `page` query argument: 1 to `limit`; anything else is a 400, not a database error."""
     page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
+    if not page.isdigit() or len(page) > 10 or not 1 <= int(page) <= limit:
         abort(400)
     return int(page)
 
@@ -93,7 +93,10 @@ def inbox_page():
     before, after = _cursor("before"), _cursor("after")
     if before and after:
         abort(400)
-    page = inbox.page_of(lead_filter, current_app.config["STAFF_PAGE_SIZE"], _page(), before, after)
+    # With a cursor the number is only the page's label (a million leads are 40,000 pages); without one
+    # it is an OFFSET, which MAX_PAGE bounds.
+    number = _page(2**31 - 1 if before or after else MAX_PAGE)
+    page = inbox.page_of(lead_filter, current_app.config["STAFF_PAGE_SIZE"], number, before, after)
     # Only the filter's own arguments go into the links: never whatever else the URL carried.
     args = lead_filter.query_args()
     now = utcnow()
@@ -104,7 +107,7 @@ def inbox_page():
         older = url_for("staff.inbox", **{"page": page.page + 1, **args, "before": page.next_cursor})
     if page.has_prev:
         newer = url_for("staff.inbox", **args)
-        if page.page > 2:
+        if page.page > 2 and page.items:  # past the end (the leads were purged): back to the first page
             newer = url_for("staff.inbox", **{"page": page.page - 1, **args, "after": page.prev_cursor})
     return render_template(
         "staff/inbox.html", form=form, page=page, args=args, waits=waits, older=older, newer=newer
