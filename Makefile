@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 export TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run dev test lint db-upgrade outbox bench audit clean translations compile-translations
+.PHONY: run dev test lint db-upgrade outbox bench bench-staff audit clean translations compile-translations
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -69,3 +69,8 @@ audit: $(VENV)/.installed node_modules
 # The app against a Flask hello-world and nginx, side by side on this machine (wrk and nginx from Debian); reports/bench.json.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+# The staff pages with 10k, 100k and 1M seeded leads on SQLite and PostgreSQL; reports/bench-staff.json.
+# BENCH_STAFF_SIZES=10000,100000 for a shorter run (1M takes a while).
+bench-staff: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_staff.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import ClassVar
 
@@ -61,10 +62,35 @@ class LeadStatus:
     }
 
 
+def phone_digits(phone: str) -> str:
+    """A number's digits, last first: whatever staff type (a full number in any format, or its last
+    digits) is then the start of it, which an index finds without reading every row."""
+    return re.sub(r"\D", "", phone)[::-1]
+
+
+def name_key(full_name: str) -> str:
+    """The name as the inbox searches it: lower case, single spaces."""
+    return " ".join(full_name.lower().split())
+
+
+def _from_column(column: str, normalise):
+    """A column default computed from another column of the same insert (any insert: ORM, Core, bulk)."""
+
+    def default(context):
+        value = context.get_current_parameters().get(column)
+        return normalise(value) if value is not None else None
+
+    return default
+
+
+# PostgreSQL compares text by the database's collation, where a range is not a prefix; "C" makes it one.
+SEARCH_KEY = String(100).with_variant(String(100, collation="C"), "postgresql")
+
+
 class Lead(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    status: Mapped[str] = mapped_column(String(20), default=LeadStatus.NEW, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default=LeadStatus.NEW)
     spam_reason: Mapped[str | None] = mapped_column(String(40))
     # A hash of office, phone, email and message: the same request within the hour is this lead again.
     fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -72,7 +98,7 @@ class Lead(db.Model):
     full_name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
     email: Mapped[str] = mapped_column(String(254), index=True)
-    location: Mapped[str] = mapped_column(String(20), index=True)
+    location: Mapped[str] = mapped_column(String(20))
     contact_method: Mapped[str] = mapped_column(String(10))
     best_time: Mapped[str | None] = mapped_column(String(10))
     message: Mapped[str | None] = mapped_column(Text)
@@ -90,9 +116,25 @@ class Lead(db.Model):
     first_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The language of the page the request was sent from ("en", "es"): staff reply in it.
     language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
+    # What the inbox's search reads (models.phone_digits, models.name_key), kept beside the originals.
+    phone_digits: Mapped[str | None] = mapped_column(
+        SEARCH_KEY, default=_from_column("phone", phone_digits), index=True
+    )
+    name_key: Mapped[str | None] = mapped_column(
+        SEARCH_KEY, default=_from_column("full_name", name_key), index=True
+    )
 
     notifications: Mapped[list[Notification]] = relationship(
         back_populates="lead", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    # The inbox lists newest first, by (created_at, id), filtered by office and/or status: one index per
+    # combination, each ending in the sort, so a page is a range read whatever the number of leads.
+    __table_args__ = (
+        Index("ix_lead_created", "created_at", "id"),
+        Index("ix_lead_status_created", "status", "created_at", "id"),
+        Index("ix_lead_location_created", "location", "created_at", "id"),
+        Index("ix_lead_location_status_created", "location", "status", "created_at", "id"),
     )
 
     @property
@@ -139,6 +181,7 @@ class Notification(db.Model):
 
     __table_args__ = (
         Index("ix_notification_due", "status", "next_attempt_at"),
+        Index("ix_notification_sent", "status", "sent_at"),  # the dashboard's "sent in the last 7 days"
         UniqueConstraint("once_key", name="uq_notification_once_key"),
     )
 

@@ -120,26 +120,24 @@ def _views(period: Period) -> list[tuple[str, str, str, str, int]]:
     return [(path, source, medium, campaign, int(views)) for path, source, medium, campaign, views in rows]
 
 
-def _leads(period: Period) -> list[tuple[str, str, str, str, str]]:
-    """(landing path, source, medium, campaign, office) of each real lead received in the period."""
+def _leads(period: Period) -> list[tuple[str, str, str, str, str, int]]:
+    """(landing path, source, medium, campaign, office, leads) of the real leads received in the period,
+    counted by the database per distinct combination (few: campaigns and pages, not leads)."""
+    columns = (Lead.landing_path, Lead.utm_source, Lead.referrer, Lead.utm_medium, Lead.utm_campaign,
+               Lead.location)  # fmt: skip
     rows = db.session.execute(
-        select(
-            Lead.landing_path,
-            Lead.utm_source,
-            Lead.referrer,
-            Lead.utm_medium,
-            Lead.utm_campaign,
-            Lead.location,
-        ).where(
+        select(*columns, func.count())
+        .where(
             Lead.created_at >= day_start(period.since),
             Lead.created_at < day_start(period.until + timedelta(days=1)),
             Lead.status != LeadStatus.SPAM,
         )
+        .group_by(*columns)
     )
     hosts = own_hosts()
     return [
-        (path or "", source_of(utm, referrer, hosts), medium or "", campaign or "", office)
-        for path, utm, referrer, medium, campaign, office in rows
+        (path or "", source_of(utm, referrer, hosts), medium or "", campaign or "", office, n)
+        for path, utm, referrer, medium, campaign, office, n in rows
     ]
 
 
@@ -186,7 +184,7 @@ def build(period: Period) -> Report:
             views[name][value] += n
         for office in form_pages[path]:
             views["office"][office] += n
-    for path, source, medium, campaign, office in lead_rows:
+    for path, source, medium, campaign, office, n in lead_rows:
         for name, value in (
             ("page", path),
             ("source", source),
@@ -194,9 +192,9 @@ def build(period: Period) -> Report:
             ("campaign", campaign),
             ("office", office),
         ):
-            leads[name][value] += 1
+            leads[name][value] += n
     total_views = sum(n for path, *_, n in view_rows if path in form_pages)
-    report = Report(period, Row("All", total_views, len(lead_rows)))
+    report = Report(period, Row("All", total_views, sum(row[-1] for row in lead_rows)))
     report.tables = {name: _table(name, views[name], leads[name]) for name in DIMENSIONS}
     return report
 

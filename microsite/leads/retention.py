@@ -36,9 +36,12 @@ def purge_leads(days: int, spam_days: int) -> int:
         (Lead.status == LeadStatus.SPAM) & (Lead.created_at < now - timedelta(days=spam_days)),
     )
     deleted = files = 0
+    last = 0  # each batch goes on from the last id deleted, rather than reading the kept rows again
     while True:
         with writing() as session:
-            ids = list(session.scalars(select(Lead.id).where(old).order_by(Lead.id).limit(BATCH)))
+            ids = list(
+                session.scalars(select(Lead.id).where(old, Lead.id > last).order_by(Lead.id).limit(BATCH))
+            )
             if ids:
                 # Attempts, then notifications (emails and webhooks): SQLite only cascades with foreign
                 # keys on, so don't rely on it.
@@ -47,6 +50,7 @@ def purge_leads(days: int, spam_days: int) -> int:
                 session.execute(delete(Notification).where(Notification.lead_id.in_(ids)))
                 session.execute(delete(Lead).where(Lead.id.in_(ids)))
         deleted += len(ids)
+        last = ids[-1] if ids else last
         files += delete_mail_files(set(ids))
         if len(ids) < BATCH:
             break

@@ -11,7 +11,16 @@ from sqlalchemy import bindparam, func, insert, or_, select
 
 from ..content import Clinic
 from ..database import write_connection
-from ..models import Lead, LeadStatus, Notification, NotificationKind, NotificationStatus, utcnow
+from ..models import (
+    Lead,
+    LeadStatus,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+    name_key,
+    phone_digits,
+    utcnow,
+)
 from .forms import ConsultationForm
 
 log = logging.getLogger(__name__)
@@ -84,6 +93,8 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
         "spam_reason": spam_reason,
         "full_name": form.full_name.data,
         "phone": form.phone_e164,
+        "phone_digits": phone_digits(form.phone_e164),  # what the inbox's search finds
+        "name_key": name_key(form.full_name.data),
         "email": form.email_normalized,
         "location": form.location.data,
         "contact_method": form.contact_method.data,

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import Lead, LeadStatus, Notification, NotificationStatus, utcnow
 from ..templating import clinic_zone
-from .templating import day_start
+from .templating import day_start, period_bucket
 
 WEEKS = 12
 
@@ -44,25 +44,28 @@ def weekly_by_office(today: date | None = None) -> tuple[list[date], dict[str, l
     weeks = [_week_start(today) - timedelta(weeks=n) for n in range(WEEKS - 1, -1, -1)]
     offices = current_app.extensions["clinic"].offices
     counts = {o.slug: [0] * WEEKS for o in offices}
+    bucket = period_bucket(Lead.created_at, [day_start(week) for week in weeks]).label("week")
     rows = db.session.execute(
-        select(Lead.location, Lead.created_at).where(
-            Lead.created_at >= day_start(weeks[0]), Lead.status != LeadStatus.SPAM
-        )
+        select(Lead.location, bucket, func.count())
+        .where(Lead.created_at >= day_start(weeks[0]), Lead.status != LeadStatus.SPAM)
+        .group_by(Lead.location, bucket)
     )
-    index = {week: i for i, week in enumerate(weeks)}
-    for location, created_at in rows:
-        i = index.get(_week_start(created_at.astimezone(clinic_zone()).date()))
-        if i is not None and location in counts:
-            counts[location][i] += 1
+    for location, week, n in rows:
+        if location in counts:
+            counts[location][week] += n
     return weeks, counts
 
 
 def by_source(since_weeks: int = WEEKS, top: int = 10) -> list[Bar]:
     since = utcnow() - timedelta(weeks=since_weeks)
     rows = db.session.execute(
-        select(Lead.utm_source, Lead.referrer).where(Lead.created_at >= since, Lead.status != LeadStatus.SPAM)
+        select(Lead.utm_source, Lead.referrer, func.count())
+        .where(Lead.created_at >= since, Lead.status != LeadStatus.SPAM)
+        .group_by(Lead.utm_source, Lead.referrer)
     )
-    counter = Counter(source_of(utm, ref) for utm, ref in rows)
+    counter = Counter()
+    for utm, ref, n in rows:
+        counter[source_of(utm, ref)] += n
     return [Bar(label, value) for label, value in counter.most_common(top)]
 
 

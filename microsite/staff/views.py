@@ -49,12 +49,23 @@ MAX_PAGE = 10_000
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 
-def _page() -> int:
-    """The `page` query argument: 1 to MAX_PAGE; anything else is a 400, not a database error."""
+def _page(limit: int = MAX_PAGE) -> int:
+    """The `page` query argument: 1 to `limit`; anything else is a 400, not a database error."""
     page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
+    if not page.isdigit() or len(page) > 10 or not 1 <= int(page) <= limit:
         abort(400)
     return int(page)
+
+
+def _cursor(name: str):
+    """A `before`/`after` query argument (the inbox's links to older and newer pages); nonsense is a 400."""
+    value = request.args.get(name)
+    if value is None:
+        return None
+    cursor = inbox.parse_cursor(value)
+    if cursor is None:
+        abort(400)
+    return cursor
 
 
 def _filter_from_request() -> tuple[FilterForm, inbox.LeadFilter]:
@@ -80,17 +91,28 @@ def _filter_from_request() -> tuple[FilterForm, inbox.LeadFilter]:
 @bp.get("/", endpoint="inbox")
 def inbox_page():
     form, lead_filter = _filter_from_request()
-    page = db.paginate(
-        lead_filter.statement(),
-        page=_page(),
-        per_page=current_app.config["STAFF_PAGE_SIZE"],
-        error_out=False,
-    )
+    before, after = _cursor("before"), _cursor("after")
+    if before and after:
+        abort(400)
+    # With a cursor the number is only the page's label (a million leads are 40,000 pages); without one
+    # it is an OFFSET, which MAX_PAGE bounds.
+    number = _page(2**31 - 1 if before or after else MAX_PAGE)
+    page = inbox.page_of(lead_filter, current_app.config["STAFF_PAGE_SIZE"], number, before, after)
     # Only the filter's own arguments go into the links: never whatever else the URL carried.
     args = lead_filter.query_args()
     now = utcnow()
     waits = {lead.id: speed.wait_of_lead(lead, now) for lead in page.items}
-    return render_template("staff/inbox.html", form=form, page=page, args=args, waits=waits)
+    # The neighbours by cursor (the first or last lead shown), so a deep page is as quick as the first.
+    older = newer = None
+    if page.has_next:
+        older = url_for("staff.inbox", **{"page": page.page + 1, **args, "before": page.next_cursor})
+    if page.has_prev:
+        newer = url_for("staff.inbox", **args)
+        if page.page > 2 and page.items:  # past the end (the leads were purged): back to the first page
+            newer = url_for("staff.inbox", **{"page": page.page - 1, **args, "after": page.prev_cursor})
+    return render_template(
+        "staff/inbox.html", form=form, page=page, args=args, waits=waits, older=older, newer=newer
+    )
 
 
 @bp.get("/leads.csv")
