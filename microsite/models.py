@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     String,
@@ -114,6 +115,9 @@ class Lead(db.Model):
     landing_path: Mapped[str | None] = mapped_column(String(500))
     # When staff first reached out: the first status change out of "new" (speed to lead, reminders).
     first_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Minutes of the office's hours from the request to that first contact, kept as it is recorded: the
+    # dashboard reads it for thousands of requests instead of working out each one's office hours again.
+    first_contact_minutes: Mapped[float | None] = mapped_column(Float)
     # The language of the page the request was sent from ("en", "es"): staff reply in it.
     language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
     # What the inbox's search reads (models.phone_digits, models.name_key), kept beside the originals.

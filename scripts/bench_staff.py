@@ -37,6 +37,7 @@ from microsite import create_app  # noqa: E402
 from microsite.database import writing  # noqa: E402
 from microsite.extensions import db  # noqa: E402
 from microsite.models import Lead, LeadStatus, Notification, PageViewCount  # noqa: E402
+from microsite.reports import speed  # noqa: E402
 from microsite.staff import accounts  # noqa: E402
 
 EMAIL, PASSWORD = "bench@example.com", "a long bench password 17"
@@ -133,6 +134,9 @@ def phone_digits_of(e164: str) -> str | None:
 def lead_rows(n: int, now: datetime, rng: random.Random):
     """n leads, oldest first, spread over three years (a little more each year), as column dicts."""
     has_digits = "phone_digits" in Lead.__table__.c
+    # Kept at first contact by the app (staff/inbox.py), so kept here too when this checkout has it.
+    has_minutes = "first_contact_minutes" in Lead.__table__.c
+    schedules = {office: speed.schedule_for(office) for office in ("bradenton", "sarasota")}
     statuses, weights = zip(*STATUSES, strict=True)
     span = YEARS_DAYS * 86400
     for i in range(n):
@@ -173,6 +177,10 @@ def lead_rows(n: int, now: datetime, rng: random.Random):
         }
         if has_digits:
             row["phone_digits"] = phone_digits_of(phone)
+        if has_minutes:
+            row["first_contact_minutes"] = (
+                schedules[row["location"]].minutes_between(created, contacted) if contacted else None
+            )
         yield row
 
 

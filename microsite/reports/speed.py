@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 
 from ..extensions import db
 from ..models import Lead, LeadStatus
@@ -62,10 +62,20 @@ def _minutes(lead: Lead, now: datetime, schedules: dict[str, Schedule | None]) -
     if schedule is None or lead.status == LeadStatus.SPAM:
         return None
     if lead.first_contact_at is not None:
+        if lead.first_contact_minutes is not None:
+            return lead.first_contact_minutes, False
         return schedule.minutes_between(lead.created_at, lead.first_contact_at), False
     if lead.status != LeadStatus.NEW:
         return None  # closed without a recorded contact (before first contact was kept)
     return schedule.minutes_between(lead.created_at, now), True
+
+
+def minutes_to_first_contact(lead: Lead) -> float | None:
+    """The wait its first contact ended, in minutes of its office's hours (kept on the lead then)."""
+    schedule = schedule_for(lead.location)
+    if schedule is None or lead.first_contact_at is None:
+        return None
+    return schedule.minutes_between(lead.created_at, lead.first_contact_at)
 
 
 def wait_of_lead(lead: Lead, now: datetime) -> Wait | None:
@@ -97,6 +107,19 @@ class Speed:
         return "–" if self.p90 is None else format_minutes(self.p90)
 
 
+def _speed(requests: int, contacted: list[float], waiting: list[float]) -> Speed:
+    contacted = sorted(contacted)
+    limit = threshold()
+    return Speed(
+        requests=requests,
+        contacted=len(contacted),
+        median=statistics.median(contacted) if contacted else None,
+        p90=contacted[math.ceil(0.9 * len(contacted)) - 1] if contacted else None,
+        slow=sum(1 for minutes in contacted if minutes > limit) + sum(1 for m in waiting if m > limit),
+        waiting=len(waiting),
+    )
+
+
 def speed_of(
     leads: Iterable[Lead], now: datetime, schedules: dict[str, Schedule | None] | None = None
 ) -> Speed:
@@ -115,23 +138,21 @@ def speed_of(
             continue
         minutes, still = found
         (waiting if still else contacted).append(minutes)
-    contacted.sort()
-    limit = threshold()
-    return Speed(
-        requests=requests,
-        contacted=len(contacted),
-        median=statistics.median(contacted) if contacted else None,
-        p90=contacted[math.ceil(0.9 * len(contacted)) - 1] if contacted else None,
-        slow=sum(1 for minutes in contacted + waiting if minutes > limit),
-        waiting=len(waiting),
-    )
+    return _speed(requests, contacted, waiting)
 
 
 def leads_between(first_day: date, last_day: date) -> Sequence[Row]:
     """The real requests received from `first_day` to `last_day` (both included, clinic time): only the
     columns a wait is computed from (office, status, received, first contact), not whole leads."""
     return db.session.execute(
-        select(Lead.id, Lead.location, Lead.status, Lead.created_at, Lead.first_contact_at).where(
+        select(
+            Lead.id,
+            Lead.location,
+            Lead.status,
+            Lead.created_at,
+            Lead.first_contact_at,
+            Lead.first_contact_minutes,
+        ).where(
             Lead.created_at >= day_start(first_day),
             Lead.created_at < day_start(last_day + timedelta(days=1)),
             Lead.status != LeadStatus.SPAM,
@@ -148,28 +169,53 @@ class OfficeWeek:
 
 def by_office_and_week(weeks: list[date], now: datetime) -> list[OfficeWeek]:
     """Speed per office and week (weeks start on Monday), newest week first; weeks without requests
-    left out."""
+    left out.
+
+    Thousands of requests in a busy quarter: the database counts them and hands over the waits kept at
+    first contact (floats, one column); only the requests still new, and any contacted before waits were
+    kept, are worked out here in office hours.
+    """
     if not weeks:
         return []
     clinic = current_app.extensions["clinic"]
     # Every Monday from the first week to the last: the database says which week each request is in.
     mondays = [weeks[0] + timedelta(weeks=n) for n in range((weeks[-1] - weeks[0]).days // 7 + 1)]
     week_of = period_bucket(Lead.created_at, [day_start(monday) for monday in mondays])
-    leads = db.session.execute(
-        select(week_of, Lead.id, Lead.location, Lead.status, Lead.created_at, Lead.first_contact_at).where(
-            Lead.created_at >= day_start(mondays[0]),
-            Lead.created_at < day_start(mondays[-1] + timedelta(days=7)),
-            Lead.status != LeadStatus.SPAM,
-        )
+    in_window = (
+        Lead.created_at >= day_start(mondays[0]),
+        Lead.created_at < day_start(mondays[-1] + timedelta(days=7)),
+        Lead.status != LeadStatus.SPAM,
     )
-    grouped: dict[tuple[date, str], list[Row]] = {}
-    for lead in leads:
-        grouped.setdefault((mondays[lead[0]], lead.location), []).append(lead)
-    rows = []
+    requests = {
+        (mondays[week], location): n
+        for week, location, n in db.session.execute(
+            select(week_of, Lead.location, func.count()).where(*in_window).group_by(week_of, Lead.location)
+        )
+    }
+    contacted: dict[tuple[date, str], list[float]] = {key: [] for key in requests}
+    waiting: dict[tuple[date, str], list[float]] = {key: [] for key in requests}
+    kept = Lead.first_contact_minutes.is_not(None)
+    for week, location, minutes in db.session.execute(
+        select(week_of, Lead.location, Lead.first_contact_minutes).where(*in_window, kept)
+    ):
+        contacted[mondays[week], location].append(minutes)
     schedules: dict[str, Schedule | None] = {}
+    columns = (Lead.location, Lead.status, Lead.created_at, Lead.first_contact_at, Lead.first_contact_minutes)
+    unkept = select(week_of, *columns).where(
+        *in_window,
+        ~kept,
+        Lead.first_contact_at.is_not(None) | (Lead.status == LeadStatus.NEW),
+    )
+    for lead in db.session.execute(unkept):
+        found = _minutes(lead, now, schedules)
+        if found is not None:
+            minutes, still = found
+            (waiting if still else contacted)[mondays[lead[0]], lead.location].append(minutes)
+    rows = []
     for week in reversed(weeks):
         for office in clinic.offices:
-            group = grouped.get((week, office.slug))
-            if group:
-                rows.append(OfficeWeek(week, office.city, speed_of(group, now, schedules)))
+            key = (week, office.slug)
+            if key in requests:
+                speed = _speed(requests[key], contacted[key], waiting[key])
+                rows.append(OfficeWeek(week, office.city, speed))
     return rows

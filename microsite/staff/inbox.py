@@ -22,6 +22,7 @@ from ..models import (
     name_key,
     utcnow,
 )
+from ..reports import speed
 from . import audit
 from .templating import day_start
 
@@ -243,6 +244,7 @@ def change_status(lead_id: int, status: str, now: datetime | None = None) -> lis
         lead.status = status
         if lead.first_contact_at is None and status not in (LeadStatus.NEW, LeadStatus.SPAM):
             lead.first_contact_at = now or utcnow()
+            lead.first_contact_minutes = speed.minutes_to_first_contact(lead)
         released = _release_held(lead_id) if old == LeadStatus.SPAM else []
         audit.record("lead.status", lead_id, f"{old} -> {status}")
         if released:
