@@ -54,6 +54,8 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "SECRET_KEY": get("SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLITE_BUSY_TIMEOUT_MS": _int(get("SQLITE_BUSY_TIMEOUT_MS"), 5000),
+        # `flask db backup` keeps this many of its backups, deleting older ones (SQLite only).
+        "BACKUP_KEEP": _int(get("BACKUP_KEEP"), 14),
         # Flask-Mail's own settings.
         "MAIL_SERVER": mail_server,
         "MAIL_PORT": _int(get("MAIL_PORT"), 25),
