@@ -191,7 +191,7 @@ def restore(backup_file: Path, live: Path) -> Path | None:
     "--to",
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where to write it (default: instance/backups/).",
+    help="Where to write it (default: BACKUP_DIR, instance/backups/).",
 )
 @with_appcontext
 def backup_command(directory: Path | None) -> None:
@@ -200,7 +200,7 @@ def backup_command(directory: Path | None) -> None:
     keep = current_app.config["BACKUP_KEEP"]
     if keep < 1:
         raise BackupError(f"BACKUP_KEEP is {keep}: keep at least 1 backup")
-    directory = directory or Path(current_app.instance_path) / "backups"
+    directory = directory or Path(current_app.config["BACKUP_DIR"])
     path, revision = backup(source, directory, current_app.config["SQLITE_BUSY_TIMEOUT_MS"] / 1000)
     deleted = prune(directory, keep)
     click.echo(path)
