@@ -201,6 +201,22 @@ def test_restore_refuses_while_the_database_is_open(tmp_path):
     assert len(emails(live)) == 1
 
 
+def test_the_daily_timer_runs_this_command(tmp_path):
+    """deploy/systemd/microsite-backup.service runs a command that exists and backs up."""
+    units = Path(__file__).resolve().parent.parent / "deploy" / "systemd"
+    timer = (units / "microsite-backup.timer").read_text()
+    assert "OnCalendar=daily" in timer and "Persistent=true" in timer
+    service = (units / "microsite-backup.service").read_text()
+    [exec_start] = re.findall(r"^ExecStart=(.+)$", service, re.MULTILINE)
+    program, *args = exec_start.split()
+    assert program.endswith("/.venv/bin/flask") and args[:2] == ["--app", "wsgi"]
+    assert "UMask=0077" in service and "ReadWritePaths=/srv/microsite/app/instance" in service
+    app = site(tmp_path)
+    result = app.test_cli_runner().invoke(args=args[2:])
+    assert result.exit_code == 0, result.output
+    assert BACKUP_NAME.match(Path(result.stdout.strip()).name)
+
+
 @pytest.mark.postgres
 def test_both_commands_refuse_on_postgresql_and_point_to_the_readme(tmp_path, postgres_url):
     app = create_app(make_config(postgres_url, tmp_path, BACKUP_DIR=str(tmp_path / "backups")))
