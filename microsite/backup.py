@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from sqlalchemy.engine import make_url
 BACKUP_NAME = re.compile(r"^microsite-\d{8}T\d{6}\.\d{6}Z\.sqlite3$")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 OUR_TABLES = {"alembic_version", "lead", "notification"}
+STALE_PARTIAL_SECONDS = 24 * 3600
 LOCK_WAIT_SECONDS = 2.0  # how long restore waits for the site's connections to go before refusing
 POSTGRES_HINT = (
     "works on the SQLite database only; on PostgreSQL use pg_dump and point-in-time recovery "
@@ -129,11 +131,17 @@ def backup(source: Path, directory: Path, busy_timeout: float) -> tuple[Path, st
 
 
 def prune(directory: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` backups of our own naming; what was deleted."""
+    """Delete all but the newest `keep` backups of our own naming; what was deleted.
+
+    A partial file a day old is from a backup that was killed, never one still being written.
+    """
     ours = sorted(p for p in directory.iterdir() if BACKUP_NAME.match(p.name) and p.is_file())
     old = ours[:-keep] if keep > 0 else ours
     for path in old:
         path.unlink()
+    for path in directory.glob(".microsite-*.sqlite3.partial"):
+        if time.time() - path.stat().st_mtime > STALE_PARTIAL_SECONDS:
+            path.unlink(missing_ok=True)
     return old
 
 
@@ -217,6 +225,8 @@ def restore_command(file: Path, yes: bool) -> None:
     from .extensions import db
 
     live = database_path(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    if file.resolve() == live:
+        raise BackupError(f"{file} is the live database itself: give a backup file")
     revision = check(file)
     click.echo(f"{file}: integrity ok, schema {revision}")
     if not yes:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 import time
 from contextlib import closing
@@ -88,10 +91,14 @@ def test_backup_keep_prunes_the_oldest_of_its_own_files_only(tmp_path):
     foreign = [folder / "notes.txt", folder / "microsite-before-upgrade.sqlite3"]
     for path in foreign:
         path.write_text("the operator's")
+    # What a killed backup left: deleted once a day old, never while one may still be writing it.
+    stale, recent = folder / ".microsite-x.sqlite3.partial", folder / ".microsite-y.sqlite3.partial"
+    for path in (stale, recent):
+        path.write_bytes(b"half")
+    os.utime(stale, (time.time() - 2 * 86400, time.time() - 2 * 86400))
     made = [take_backup(app, "--to", str(folder)) for _ in range(4)]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [*(p.name for p in foreign), *(p.name for p in made[-2:])]
-    )
+    kept = {p.name for p in folder.iterdir()}
+    assert kept == {p.name for p in foreign} | {p.name for p in made[-2:]} | {recent.name}
 
 
 def test_backup_keep_below_one_is_refused(tmp_path):
@@ -180,6 +187,14 @@ def test_restore_refuses_a_file_that_is_not_a_good_backup(tmp_path, make, messag
     assert not list(tmp_path.glob("site.sqlite3.replaced-*"))
 
 
+def test_restore_refuses_the_live_database_itself(tmp_path):
+    app = site(tmp_path)
+    post_leads(app, 0, 1)
+    result = run(app, "restore", str(tmp_path / "site.sqlite3"), "--yes")
+    assert result.exit_code == 1 and "is the live database itself" in result.output
+    assert len(emails(tmp_path / "site.sqlite3")) == 1
+
+
 def test_restore_refuses_while_the_database_is_open(tmp_path):
     app = site(tmp_path)
     post_leads(app, 0, 1)
@@ -234,9 +249,10 @@ def test_both_commands_refuse_on_postgresql_and_point_to_the_readme(tmp_path, po
 
 @pytest.mark.slow
 def test_a_backup_taken_while_leads_pour_in_holds_every_lead_answered_before_it(tmp_path, started):
-    from processes import Database, Visitor, flask_command, process_env, report, visitor_data
+    from processes import ROOT, Database, Visitor, flask_command, process_env, report, visitor_data
 
-    database = Database.sqlite(tmp_path / "live.sqlite3")
+    live = tmp_path / "live.sqlite3"
+    database = Database.sqlite(live)
     env = process_env(
         DATABASE_URL=database.url, MAIL_SERVER="", MAIL_FILE_DIR=tmp_path / "mail",
         STATIC_ROOT=tmp_path / "static",
@@ -283,6 +299,15 @@ def test_a_backup_taken_while_leads_pour_in_holds_every_lead_answered_before_it(
     [backup] = (tmp_path / "backups").iterdir()
     assert str(backup) in output
     assert mode(backup) == 0o600
+
+    # The running site has the database open: restoring over it is refused, and changes nothing.
+    refused = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "restore", str(backup), "--yes"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "stop the site first" in refused.stderr, refused.stderr
+    assert len(emails(live)) == total
+    assert not list(tmp_path.glob("live.sqlite3.replaced-*"))
 
     # Restored into a new file (a new machine after a dead disk): checked, and every lead answered before.
     restored = tmp_path / "restored.sqlite3"
