@@ -88,6 +88,19 @@ def _verify(connection: sqlite3.Connection) -> str:
     return revision[0]
 
 
+def _begin_read(connection: sqlite3.Connection, path: Path) -> None:
+    """Open the read transaction the copy is made in, within the busy timeout.
+
+    Python's backup() retries a locked source forever; a read first turns a database held by a
+    restore into a clear refusal instead.
+    """
+    try:
+        connection.execute("BEGIN")
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        raise BackupError(f"cannot read {path} ({exc}): is a restore running?") from exc
+
+
 def check(path: Path) -> str:
     """A backup file that can be put back: a SQLite database of this site that passes integrity_check."""
     try:
@@ -117,7 +130,8 @@ def backup(source: Path, directory: Path, busy_timeout: float) -> tuple[Path, st
             closing(_read_only(source, busy_timeout)) as src,
             closing(sqlite3.connect(partial, isolation_level=None)) as dst,
         ):
-            src.backup(dst)  # all pages in one step: one read transaction, one snapshot
+            _begin_read(src, source)
+            src.backup(dst)  # all pages in one step, inside that read transaction: one snapshot
             # The copy keeps the site's WAL flag; a backup is one self-contained file.
             dst.execute("PRAGMA journal_mode = DELETE")
             revision = _verify(dst)

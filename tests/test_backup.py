@@ -18,6 +18,7 @@ from conftest import make_config, submit
 
 from microsite import create_app
 from microsite.backup import BACKUP_NAME
+from microsite.extensions import db
 
 # -- in process: a migrated SQLite file and the Flask CLI runner ------------------------------------
 
@@ -107,6 +108,27 @@ def test_backup_keep_below_one_is_refused(tmp_path):
     assert result.exit_code == 1
     assert "BACKUP_KEEP" in result.output
     assert not (tmp_path / "backups").exists()
+
+
+def test_a_backup_refuses_at_once_while_a_restore_holds_the_database(tmp_path):
+    app = site(tmp_path, SQLITE_BUSY_TIMEOUT_MS=300)
+    post_leads(app, 0, 1)
+    with app.app_context():
+        db.engine.dispose()  # the test's own site process is "stopped"
+    # What restore holds while it writes: an exclusive lock that no reader gets past.
+    holder = sqlite3.connect(tmp_path / "site.sqlite3", isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        result = run(app, "backup")
+        assert result.exit_code == 1
+        assert "is a restore running?" in result.output
+        assert time.monotonic() - started < 10
+    finally:
+        holder.close()
+    assert not list((tmp_path / "backups").iterdir())  # no partial file left behind
+    take_backup(app)
 
 
 def test_a_missing_database_is_not_created_by_a_backup(tmp_path):
