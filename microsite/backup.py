@@ -208,6 +208,14 @@ def restore(backup_file: Path, live: Path) -> Path | None:
 # -- the commands, added to Flask-Migrate's `flask db` group ----------------------------------
 
 
+def _known_revisions() -> set[str]:
+    """This release's migrations: a backup from a newer one would leave `db upgrade` unable to start."""
+    from alembic.script import ScriptDirectory
+
+    config = current_app.extensions["migrate"].migrate.get_config()
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+
+
 @click.command("backup")
 @click.option(
     "--to",
@@ -242,6 +250,8 @@ def restore_command(file: Path, yes: bool) -> None:
     if file.resolve() == live:
         raise BackupError(f"{file} is the live database itself: give a backup file")
     revision = check(file)
+    if revision not in _known_revisions():
+        raise BackupError(f"{file} has schema {revision}, from a newer release: deploy that release first")
     click.echo(f"{file}: integrity ok, schema {revision}")
     if not yes:
         click.confirm(f"Replace {live} with it? (the current database is kept beside it)", abort=True)

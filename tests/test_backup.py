@@ -186,20 +186,26 @@ def _not_ours(path: Path) -> None:
         connection.execute("CREATE TABLE notes (body TEXT)")
 
 
+def _from_a_newer_release(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
         (_corrupt, "integrity_check failed|not a usable SQLite database"),
         (lambda path: path.write_text("name,phone\nMaria,941\n"), "is not a SQLite database"),
         (_not_ours, "not a database of this site: no alembic_version, lead, notification table"),
+        (_from_a_newer_release, "has schema 9999, from a newer release: deploy that release first"),
     ],
-    ids=["corrupt", "not-sqlite", "another-database"],
+    ids=["corrupt", "not-sqlite", "another-database", "newer-schema"],
 )
 def test_restore_refuses_a_file_that_is_not_a_good_backup(tmp_path, make, message):
     app = site(tmp_path)
     post_leads(app, 0, 2)
     bad = tmp_path / "bad.sqlite3"
-    if make is _corrupt:
+    if make in (_corrupt, _from_a_newer_release):
         bad = take_backup(app)
     make(bad)
     result = run(app, "restore", str(bad), "--yes")
@@ -264,6 +270,9 @@ def test_both_commands_refuse_on_postgresql_and_point_to_the_readme(tmp_path, po
         assert result.exit_code == 1, result.output
         assert "pg_dump" in result.output and "README" in result.output, result.output
     assert not (tmp_path / "backups").exists()
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n### Backups\n", 1)[1].split("\n### ", 1)[0]  # the pointer's target
+    assert "pg_dump" in section and "point-in-time" in section and "Litestream" in section
 
 
 # -- a real server: a backup while 200 leads are posted -----------------------------------------------
