@@ -150,7 +150,7 @@ def prune(directory: Path, keep: int) -> list[Path]:
     A partial file a day old is from a backup that was killed, never one still being written.
     """
     ours = sorted(p for p in directory.iterdir() if BACKUP_NAME.match(p.name) and p.is_file())
-    old = ours[:-keep] if keep > 0 else ours
+    old = ours[: max(len(ours) - keep, 0)]
     for path in old:
         path.unlink()
     for path in directory.glob(".microsite-*.sqlite3.partial"):
