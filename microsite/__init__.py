@@ -53,12 +53,13 @@ def keep_files_private(instance: Path) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import assets, content, crossorigin, database, i18n, notify, security, templating
+    from . import assets, backup, content, crossorigin, database, i18n, notify, security, templating
     from .extensions import limiter, login_manager, mail
 
     security.init_app(app)
     assets.init_app(app)
     database.init_app(app)
+    backup.init_app(app)  # after database: adds to Flask-Migrate's `flask db` group
     mail.init_app(app)
     limiter.init_app(app)
     crossorigin.init_app(app)  # after the limiter: a refused request still counts

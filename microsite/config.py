@@ -57,6 +57,9 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "SECRET_KEY": get("SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLITE_BUSY_TIMEOUT_MS": _int(get("SQLITE_BUSY_TIMEOUT_MS"), 5000),
+        # `flask db backup` writes into BACKUP_DIR (unless --to) and keeps the newest BACKUP_KEEP there.
+        "BACKUP_KEEP": _int(get("BACKUP_KEEP"), 14),
+        "BACKUP_DIR": get("BACKUP_DIR") or str(instance_path / "backups"),
         # Flask-Mail's own settings.
         "MAIL_SERVER": mail_server,
         "MAIL_PORT": _int(get("MAIL_PORT"), 25),
