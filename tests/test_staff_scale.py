@@ -6,9 +6,12 @@ import html
 import re
 from datetime import UTC, datetime, timedelta
 
+import phonenumbers
 import pytest
 from conftest import make_config, submit
 from flask_migrate import upgrade
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import insert, select, text
 
 from microsite import create_app
@@ -16,6 +19,7 @@ from microsite.database import write_connection, writing
 from microsite.extensions import db
 from microsite.models import Lead
 from microsite.staff import accounts
+from microsite.templating import phone_display
 
 EMAIL, PASSWORD = "scale@example.com", "correct horse battery staple"
 ROW = re.compile(r'<td><a href="/staff/leads/(\d+)">')
@@ -145,3 +149,15 @@ def test_migration_0007_fills_the_search_keys_of_stored_leads(database_url, tmp_
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE alembic_version")
         db.engine.dispose()
+
+
+@given(st.from_regex(r"\+1[2-9]\d{2}[2-9]\d{6}", fullmatch=True))
+def test_a_north_american_number_is_shown_as_phonenumbers_formats_it(e164):
+    """The export's shortcut for +1 numbers gives what phonenumbers' national format gives."""
+    number = phonenumbers.parse(e164, None)
+    assert phone_display(e164) == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def test_other_numbers_are_shown_in_international_format():
+    assert phone_display("+442079460958") == "+44 20 7946 0958"
+    assert phone_display("not a number") == "not a number"
