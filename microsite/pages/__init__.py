@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 
 from flask import Blueprint, Flask, abort, current_app, render_template, request
 from sqlalchemy import text
@@ -23,6 +24,8 @@ from ..templating import render_apart
 from .cache import Freshness, PageCache, PublicPage
 
 bp = Blueprint("pages", __name__)
+# False while a page is rendered without all it should show (the database was away): it is not kept.
+_complete: ContextVar[bool] = ContextVar("page_complete", default=True)
 log = logging.getLogger(__name__)
 HTML = "text/html; charset=utf-8"
 
@@ -34,10 +37,15 @@ def public_page(render: Callable[[], str], content_type: str = HTML) -> PublicPa
     if page is None:
         freshness: Freshness = current_app.extensions["page_freshness"]
         generation = freshness.generation
-        page = PublicPage(render_apart(render), content_type)
-        # Kept only if the published questions did not change while it was rendered: it may show the old.
-        if freshness.generation == generation:
-            pages[request.path] = page
+        complete = _complete.set(True)
+        try:
+            page = PublicPage(render_apart(render), content_type)
+            # Kept only if the published questions did not change while it was rendered (it may show the
+            # old ones), and were read at all.
+            if freshness.generation == generation and _complete.get():
+                pages[request.path] = page
+        finally:
+            _complete.reset(complete)
     return page  # a WSGI app, which Flask answers with
 
 
@@ -48,11 +56,22 @@ EN, ES = {"lang": "en"}, {"lang": "es"}
 
 def _questions(office: str | None, lang: str) -> dict:
     """The "Readers asked" section and the question form: the published questions asked in `lang` (a
-    question is answered in the language it was asked in, so it is shown on those pages only)."""
+    question is answered in the language it was asked in, so it is shown on those pages only).
+
+    With the database away the article is still shown, without the questions, and not kept: the next
+    view tries again.
+    """
     from ..questions import blank_form as blank_question_form
     from ..questions.service import published
 
-    return {"questions": published(lang), "question_form": blank_question_form(office, lang)}
+    try:
+        questions = published(lang)
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.warning("readers' questions not read (%s): page shown without them, not kept", type(exc).__name__)
+        _complete.set(False)
+        questions = []
+    return {"questions": questions, "question_form": blank_question_form(office, lang)}
 
 
 @bp.get("/", defaults=EN)
