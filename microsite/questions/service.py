@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from flask_babel import force_locale
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from ..content import Clinic
 from ..database import writing
@@ -85,16 +85,26 @@ def consent_text(language: str) -> str:
 # -- the public pages ---------------------------------------------------------------------
 
 
-def published(language: str) -> list[Question]:
-    """The published questions asked in `language`, newest first: the only ones any page shows."""
-    return list(
-        db.session.scalars(
-            select(Question)
-            .where(Question.status == QuestionStatus.PUBLISHED, Question.language == language)
-            .order_by(Question.published_at.desc(), Question.id.desc())
-            .limit(PUBLIC_LIMIT)
+def published(language: str) -> list:
+    """The published questions asked in `language`, newest first: the only ones any page shows.
+
+    Plain rows, read on a connection of their own: rendering a public page leaves no transaction open
+    on the request's session (on SQLite an open read would keep seeing the database as it was).
+    """
+    statement = (
+        select(
+            Question.id,
+            func.coalesce(Question.edited_text, Question.text).label("public_text"),
+            Question.answer,
+            Question.reviewer,
+            Question.published_at,
         )
+        .where(Question.status == QuestionStatus.PUBLISHED, Question.language == language)
+        .order_by(Question.published_at.desc(), Question.id.desc())
+        .limit(PUBLIC_LIMIT)
     )
+    with db.engine.connect() as connection:
+        return list(connection.execute(statement))
 
 
 def bump_version(session) -> None:
