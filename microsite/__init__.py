@@ -74,10 +74,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import counts, leads, pages, staff
+    from . import counts, leads, pages, questions, staff
 
     pages.init_app(app)
     leads.init_app(app)
+    questions.init_app(app)
     counts.init_app(app)  # after pages: it counts views of their paths
     staff.init_app(app)
 

@@ -105,6 +105,11 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "RATELIMIT_STORAGE_URI": get("RATELIMIT_STORAGE_URI") or None,
         # Per client address; generous enough for a family sharing one connection.
         "RATELIMIT_CONSULTATION": get("RATELIMIT_CONSULTATION") or "5 per minute; 20 per hour",
+        # Per client address on POST /questions, the readers' questions under the article.
+        "RATELIMIT_QUESTIONS": get("RATELIMIT_QUESTIONS") or "5 per minute; 20 per hour",
+        # How often each process asks the database whether the published questions changed (its public
+        # pages are rendered again when they did): a page view costs a clock read in between.
+        "PAGE_VERSION_SECONDS": _float(get("PAGE_VERSION_SECONDS"), 1.0),
         # Per client address on POST /v, the page-view beacon: a reader opens a few pages a minute.
         "RATELIMIT_BEACON": get("RATELIMIT_BEACON") or "60 per minute",
         "RATELIMIT_HEADERS_ENABLED": True,

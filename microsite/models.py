@@ -160,6 +160,8 @@ class NotificationKind:
     ESCALATION = "escalation"  # still new after ESCALATE_AFTER_MINUTES: to the clinic's manager
     WEEKLY = "weekly"  # the Monday summary, counts only; no lead
     WEBHOOK = "webhook"  # a signed POST to `target` (one of WEBHOOK_URLS) about a new real lead
+    CRISIS = "crisis"  # a reader's question with crisis words: to the office staff at once ("crisis:<id>")
+    ANSWER = "answer"  # to the reader who left an email, once, when the answer is published ("answer:<id>")
 
 
 class Notification(db.Model):
@@ -304,3 +306,62 @@ class AuditEvent(db.Model):
     lead_id: Mapped[int | None] = mapped_column(index=True)
     detail: Mapped[str | None] = mapped_column(String(300))
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class QuestionStatus:
+    NEW = "new"
+    ANSWERED = "answered"  # staff wrote an answer; not shown until published
+    PUBLISHED = "published"  # the only status a public page ever shows
+    REJECTED = "rejected"
+    # The staff queue's order of work.
+    LABELS: ClassVar[dict[str, str]] = {
+        NEW: "New",
+        ANSWERED: "Answered",
+        PUBLISHED: "Published",
+        REJECTED: "Rejected",
+    }
+
+
+class Question(db.Model):
+    """A reader's question from under the article: read by staff, answered, and published or rejected.
+
+    `name` and `email` are personal data: they are deleted when the answer email is sent, when the
+    question is rejected, or after the clinic's retention period (leads/retention.py).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(10), default=QuestionStatus.NEW)
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    # The office page it was asked on (its slug), or None for the main article.
+    office: Mapped[str | None] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)  # as the reader wrote it, at most 500 characters
+    name: Mapped[str | None] = mapped_column(String(60))
+    email: Mapped[str | None] = mapped_column(String(254))
+    consent_text: Mapped[str] = mapped_column(Text)
+    crisis: Mapped[bool] = mapped_column(Boolean, default=False)
+    spam_reason: Mapped[str | None] = mapped_column(String(40))  # suspected spam: why
+    # What staff publish: the question without personal details, the answer, who reviewed it.
+    edited_text: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str | None] = mapped_column(String(120))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # The queue (crisis first, newest first, by status) and the public list (by language, newest).
+        Index("ix_question_status_created", "status", "created_at"),
+        Index("ix_question_published", "status", "language", "published_at"),
+    )
+
+    @property
+    def public_text(self) -> str:
+        return self.edited_text or self.text
+
+
+class ContentVersion(db.Model):
+    """A counter per kind of content the public pages show from the database ("questions"): bumped in
+    the transaction that changes what is shown, read by each process's page cache (pages/cache.py)."""
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)

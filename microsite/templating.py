@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,11 @@ def clinic_zone() -> ZoneInfo:
 def local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """An aware UTC time as the clinic's wall-clock time."""
     return value.astimezone(clinic_zone()).strftime(fmt) if value else ""
+
+
+def clinic_day(value: datetime) -> date:
+    """The day `value` fell on at the clinic (a question's publication date)."""
+    return value.astimezone(clinic_zone()).date()
 
 
 def phone_display(e164: str) -> str:
@@ -63,5 +68,6 @@ def render_apart(render: Callable[[], str]) -> bytes:
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["aria"] = aria
     app.jinja_env.filters["local"] = local
+    app.jinja_env.filters["clinic_day"] = clinic_day
     app.jinja_env.filters["phone_display"] = phone_display
     app.jinja_env.filters["mailto"] = mailto

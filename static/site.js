@@ -17,9 +17,17 @@
     navigator.sendBeacon("/v", data);
   });
 
+  // How long the page was open before Send, for both forms (the consultation and a reader's question):
+  // a form sent within a few seconds is kept aside as suspected spam for staff to review, never refused.
+  // Without this script nothing is judged.
+  var shownAt = Date.now();
+  document.addEventListener("submit", function (event) {
+    var elapsed = event.target.elements.elapsed;
+    if (elapsed) elapsed.value = ((Date.now() - shownAt) / 1000).toFixed(1);
+  }, true);
+
   var form = document.getElementById("consultation");
   if (!form) return;
-  var shownAt = Date.now();
 
   // A form shown again keeps its value.
   var referrer = form.elements.referrer;
@@ -117,9 +125,6 @@
   form.addEventListener("submit", function (event) {
     if (sending) { event.preventDefault(); return; }
     sending = true;
-    // How long the page was open before Send: a form sent within a few seconds is kept aside as
-    // suspected spam for staff to review, never refused. Without this script nothing is judged.
-    if (form.elements.elapsed) form.elements.elapsed.value = ((Date.now() - shownAt) / 1000).toFixed(1);
     if (button) {
       button.setAttribute("aria-disabled", "true");
       button.textContent = words.sending;

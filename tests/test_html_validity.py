@@ -24,8 +24,8 @@ from sqlalchemy import select
 from microsite import create_app
 from microsite.database import writing
 from microsite.extensions import db
-from microsite.models import Lead, Notification
-from microsite.notify.email import build_staff_message
+from microsite.models import Lead, Notification, Question, QuestionStatus, utcnow
+from microsite.notify.email import build_message, build_staff_message
 from microsite.staff import accounts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +46,9 @@ PUBLIC = [
     "/es/gracias",
     "/es/privacidad",
     "/es/no-existe",
+    # Readers' questions (issue 18): the thank-you pages.
+    "/questions/thanks",
+    "/es/preguntas/gracias",
 ]
 NOT_FOUND = {"/no-such-page", "/es/no-existe"}
 
@@ -141,8 +144,45 @@ def documents(tmp_path_factory) -> dict[str, str]:
     )
     assert shown_again_es.status_code == 422
     docs["form-with-errors-es"] = shown_again_es.get_data(as_text=True)
+    docs.update(_question_documents(app, client))  # first: the staff pages turn the second step on
     docs.update(_staff_pages(app.test_client(), lead_id, spam_id))
     docs.update(_emails(app, lead_id))
+    return docs
+
+
+def _question_documents(app, client) -> dict[str, str]:
+    """Readers' questions: the pages with a published one, the form shown again, the staff queue and
+    question page, and the two emails."""
+    docs = {}
+    headers = {"Sec-Fetch-Site": "same-origin"}
+    shown_again = client.post("/questions", data={"question": "x" * 501, "email": "nope"}, headers=headers)
+    assert shown_again.status_code == 422
+    docs["question-form-with-errors"] = shown_again.get_data(as_text=True)
+    for lang, text in (("en", "I want to end my life. Would ketamine help?"), ("es", "¿Duele la infusión?")):
+        data = {"question": text, "email": "reader@example.com", "consent": "y", "language": lang}
+        assert client.post("/questions", data=data, headers=headers).status_code == 303
+    with app.app_context():
+        first_id = db.session.scalar(select(Question.id).order_by(Question.id))
+        with writing():
+            questions = db.session.scalars(select(Question).order_by(Question.id)).all()
+            for question in questions:
+                question.answer, question.reviewer = "Often, yes.\n\nAsk your clinician.", "Jane Example, MD"
+                question.status, question.published_at = QuestionStatus.PUBLISHED, utcnow()
+        app.extensions["page_freshness"].forget()
+        crisis = db.session.scalar(select(Notification).where(Notification.kind == "crisis"))
+        # The answer email as the outbox would build it (not stored: nothing is to be sent here).
+        key = f"answer:{first_id}"
+        answer = Notification(id=999, kind="answer", once_key=key, created_at=utcnow())
+        docs["email-question-crisis"] = build_message(crisis).html
+        docs["email-question-answered"] = build_message(answer).html
+        db.session.rollback()
+    docs["landing-with-a-question"] = _page(client, "/")
+    docs["es-landing-with-a-question"] = _page(client, "/es/")
+    assert "Readers asked" in docs["landing-with-a-question"]
+    staff = app.test_client()
+    _login(staff)
+    docs["staff-questions"] = _page(staff, "/staff/questions")
+    docs["staff-question"] = _page(staff, f"/staff/questions/{first_id}")
     return docs
 
 
@@ -205,6 +245,13 @@ DOCUMENT_NAMES = [
     "staff-login-code",
     "email-full",
     "email-minimal",
+    "question-form-with-errors",
+    "landing-with-a-question",
+    "es-landing-with-a-question",
+    "staff-questions",
+    "staff-question",
+    "email-question-crisis",
+    "email-question-answered",
 ]
 
 

@@ -74,8 +74,9 @@ def test_unknown_location_is_404(client):
 def test_the_hidden_fields_are_empty_until_site_js_fills_them(client):
     fields = hidden_fields(client.get("/?utm_source=google", headers={"Referer": "https://www.google.com/"})
                            .get_data(as_text=True))  # fmt: skip
-    # `language` is the page's own, the same for every visitor (the lead records it).
-    assert fields == {"referrer": "", "elapsed": "", "language": "en"}
+    # `language` is the page's own, the same for every visitor (the lead records it); `office` is the
+    # question form's (empty on the main article, the office's slug on its page).
+    assert fields == {"referrer": "", "elapsed": "", "language": "en", "office": ""}
 
 
 def test_thanks_page_is_noindex_and_lists_the_phones(client, app):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -25,6 +26,14 @@ DAY_NAMES = {
     "Fr": "Friday", "Sa": "Saturday", "Su": "Sunday",
 }  # fmt: skip
 WORDS_PER_MINUTE = 200
+# Words that suggest a reader in crisis (readers' questions: flagged first in the staff queue, emailed
+# to the office at once). Used when the clinic file names none; matched as whole words, accents folded.
+DEFAULT_CRISIS_WORDS = (
+    "suicide", "suicidal", "kill myself", "killing myself", "end my life", "ending my life",
+    "take my own life", "want to die", "better off dead", "self harm", "hurt myself", "no reason to live",
+    "suicidio", "suicida", "suicidarme", "matarme", "quitarme la vida", "acabar con mi vida",
+    "quiero morir", "quiero morirme", "no quiero vivir", "hacerme dano", "lastimarme",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,8 @@ class Clinic:
     callback_promise_es: str | None = None
     consent_text_es: str | None = None
     es_reviewer: str | None = None
+    # Each a tuple of folded words (`folded_words`): "Quitarme la vida" is ("quitarme", "la", "vida").
+    crisis_words: tuple[tuple[str, ...], ...] = ()
 
     def office(self, slug: str) -> Office | None:
         return next((o for o in self.offices if o.slug == slug), None)
@@ -303,7 +314,22 @@ def load_clinic(path: str | Path) -> Clinic:
         callback_promise_es=_callback_promise(path, promise_es) if promise_es else None,
         consent_text_es=data["consent"].get("text_es"),
         es_reviewer=review.get("es_reviewer"),
+        crisis_words=_crisis_words(path, data.get("crisis_words")),
     )
+
+
+def folded_words(text: str) -> tuple[str, ...]:
+    """The words of `text`, lower case, accents folded, punctuation dropped: "¡Matarme!" is ("matarme",)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return tuple(re.findall(r"\w+", plain))
+
+
+def _crisis_words(path: str | Path, raw) -> tuple[tuple[str, ...], ...]:
+    phrases = DEFAULT_CRISIS_WORDS if raw is None else raw
+    if not isinstance(phrases, list | tuple) or not all(isinstance(p, str) for p in phrases):
+        raise ValueError(f"{path}: crisis_words must be a list of words or phrases")
+    return tuple(words for words in map(folded_words, phrases) if words)
 
 
 _CITATION = re.compile(r"\[\^([a-z0-9-]+)\]")

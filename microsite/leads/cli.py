@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from ..database import writing
 from ..models import LeadStatus, utcnow
 from ..templating import clinic_zone
-from .retention import purge_counts, purge_leads
+from .retention import purge_counts, purge_leads, purge_questions
 
 leads_cli = AppGroup("leads", help="Work with stored consultation requests.")
 
@@ -25,12 +25,16 @@ leads_cli = AppGroup("leads", help="Work with stored consultation requests.")
     help="Delete leads received more than DAYS days ago (default: the clinic's retention_days).",
 )
 def purge(days: int | None) -> None:
-    """Delete old leads with their notifications, suspected spam after SPAM_RETENTION_DAYS, and page-view
-    counters after COUNTS_RETENTION_MONTHS."""
+    """Delete old leads with their notifications, suspected spam after SPAM_RETENTION_DAYS, readers'
+    questions never published (and the reader's details of published ones), and page-view counters
+    after COUNTS_RETENTION_MONTHS."""
     days = days or current_app.extensions["clinic"].retention_days
     deleted = purge_leads(days, current_app.config["SPAM_RETENTION_DAYS"])
     click.echo(f"leads: deleted {deleted} lead(s) older than {days} days or spam older than "
                f"{current_app.config['SPAM_RETENTION_DAYS']} days")  # fmt: skip
+    deleted, anonymised = purge_questions(days, current_app.config["SPAM_RETENTION_DAYS"])
+    click.echo(f"questions: deleted {deleted} unpublished question(s) and removed the reader's name and "
+               f"email from {anonymised} more, older than {days} days")  # fmt: skip
     months = current_app.config["COUNTS_RETENTION_MONTHS"]
     counters = purge_counts(months, utcnow().astimezone(clinic_zone()).date())
     click.echo(f"page views: deleted {counters} daily counter(s) older than {months} months")

@@ -95,11 +95,64 @@ _EMAIL_NOT_ASCII = _l(
 )
 
 
-class ConsultationForm(FlaskForm):
+def checked_email(value: str) -> str:
+    """The address as it is stored and mailed to, or a ValidationError with the visitor's message."""
+    try:
+        # Syntax only: a DNS lookup would make the visitor wait on a third party.
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        raise ValidationError(_EMAIL_EXAMPLE) from None
+    if _URL_OR_ROUTING.search(result.local_part):
+        raise ValidationError(_EMAIL_EXAMPLE)
+    if result.ascii_email is None and not current_app.config["MAIL_SMTPUTF8"]:
+        raise ValidationError(_EMAIL_NOT_ASCII)
+    # An internationalised domain is kept in its ASCII (IDNA) form, which every mail server takes.
+    address = result.ascii_email or result.normalized
+    if len(address) > 254:
+        raise ValidationError(_l("Please enter a shorter email address."))
+    return address
+
+
+def printable_text(form, field):
+    """A validator for free text: line breaks and tabs are fine, other control or invisible characters not."""
+    if field.data and _UNSAFE_IN_TEXT.search(field.data):
+        raise ValidationError(_l("Please remove the special or invisible characters from your message."))
+
+
+class PublicForm(FlaskForm):
+    """What every public form has besides its own fields: the checks against bots, and the page's language.
+
+    The fields themselves (`website`, `elapsed`, `language`) are declared by each form, with ids of its own:
+    two forms share a page.
+    """
+
     class Meta:
         # crossorigin.py checks every POST before the view runs, and a token only where it must.
         csrf = False
 
+    def language_code(self) -> str:
+        """The page's language, one of LANGUAGES; anything else (a hand-made request) is English."""
+        return self.language.data if self.language.data in LANGUAGES else "en"
+
+    def seconds_on_page(self) -> float | None:
+        """How long the page was open before Send, as site.js measured it; None when unknown."""
+        try:
+            seconds = float(self.elapsed.data or "")
+        except ValueError:
+            return None
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+    def spam_reason(self) -> str | None:
+        """Why this looks like a bot, or None. Bots get the same answer as people, and are kept."""
+        if self.website.data:
+            return "honeypot"
+        seconds = self.seconds_on_page()
+        if seconds is not None and seconds < current_app.config["FORM_MIN_SECONDS"]:
+            return "too-fast"
+        return None
+
+
+class ConsultationForm(PublicForm):
     full_name = StringField(
         _l("Full name"),
         filters=[_strip],
@@ -173,24 +226,9 @@ class ConsultationForm(FlaskForm):
         self.phone_e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     def validate_email(self, field):
-        try:
-            # Syntax only: a DNS lookup would make the visitor wait on a third party.
-            result = validate_email(field.data, check_deliverability=False)
-        except EmailNotValidError:
-            raise ValidationError(_EMAIL_EXAMPLE) from None
-        if _URL_OR_ROUTING.search(result.local_part):
-            raise ValidationError(_EMAIL_EXAMPLE)
-        if result.ascii_email is None and not current_app.config["MAIL_SMTPUTF8"]:
-            raise ValidationError(_EMAIL_NOT_ASCII)
-        # An internationalised domain is kept in its ASCII (IDNA) form, which every mail server takes.
-        address = result.ascii_email or result.normalized
-        if len(address) > 254:
-            raise ValidationError(_l("Please enter a shorter email address."))
-        self.email_normalized = address
+        self.email_normalized = checked_email(field.data)
 
-    def validate_message(self, field):
-        if field.data and _UNSAFE_IN_TEXT.search(field.data):
-            raise ValidationError(_l("Please remove the special or invisible characters from your message."))
+    validate_message = printable_text
 
     # -- what the service stores -------------------------------------------------
 
@@ -204,24 +242,3 @@ class ConsultationForm(FlaskForm):
         parts = [self.location.data or "", self.phone_e164 or "", self.email_normalized or "",
                  self.cleaned_message() or ""]  # fmt: skip
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-    def language_code(self) -> str:
-        """The page's language, one of LANGUAGES; anything else (a hand-made request) is English."""
-        return self.language.data if self.language.data in LANGUAGES else "en"
-
-    def seconds_on_page(self) -> float | None:
-        """How long the page was open before Send, as site.js measured it; None when unknown."""
-        try:
-            seconds = float(self.elapsed.data or "")
-        except ValueError:
-            return None
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-    def spam_reason(self) -> str | None:
-        """Why this looks like a bot, or None. Bots get the same answer as people, and are kept."""
-        if self.website.data:
-            return "honeypot"
-        seconds = self.seconds_on_page()
-        if seconds is not None and seconds < current_app.config["FORM_MIN_SECONDS"]:
-            return "too-fast"
-        return None

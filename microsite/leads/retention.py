@@ -9,10 +9,19 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 
 from ..database import writing
-from ..models import DeliveryAttempt, Lead, LeadStatus, Notification, PageViewCount, utcnow
+from ..models import (
+    DeliveryAttempt,
+    Lead,
+    LeadStatus,
+    Notification,
+    PageViewCount,
+    Question,
+    QuestionStatus,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +67,57 @@ def purge_leads(days: int, spam_days: int) -> int:
     return deleted
 
 
-def delete_mail_files(lead_ids: set[int]) -> int:
-    """Delete the .eml files of these (deleted) leads' emails: a copy must not outlive the lead."""
+# A question's emails (questions/service.py): `<time>-crisis-<id>-notification-<n>.eml`, `-answer-<id>-`.
+QUESTION_EML_NAME = re.compile(r"-(?:crisis|answer)-(\d+)-notification-\d+\.eml$")
+
+
+def purge_questions(days: int, spam_days: int) -> tuple[int, int]:
+    """Past `days` (suspected spam: `spam_days`): delete the questions never published, with their
+    emails, and the reader's name and email from the published ones; returns (deleted, anonymised).
+
+    A published question stays while it is published: it holds no personal data by then (staff edited
+    its text; the name and address are gone once the answer email was sent, or now).
+    """
+    now = utcnow()
+    old = Question.created_at < now - timedelta(days=days)
+    expired = (Question.status != QuestionStatus.PUBLISHED) & or_(
+        old, Question.spam_reason.is_not(None) & (Question.created_at < now - timedelta(days=spam_days))
+    )
+    deleted = 0
+    while True:
+        with writing() as session:
+            ids = list(session.scalars(select(Question.id).where(expired).order_by(Question.id).limit(BATCH)))
+            if ids:
+                keys = [f"{kind}:{i}" for i in ids for kind in ("crisis", "answer")]
+                of_questions = select(Notification.id).where(Notification.once_key.in_(keys))
+                session.execute(
+                    delete(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(of_questions))
+                )
+                session.execute(delete(Notification).where(Notification.once_key.in_(keys)))
+                session.execute(delete(Question).where(Question.id.in_(ids)))
+        deleted += len(ids)
+        delete_mail_files(set(ids), QUESTION_EML_NAME)
+        if len(ids) < BATCH:
+            break
+    with writing() as session:
+        anonymised = session.execute(
+            update(Question)
+            .where(old, or_(Question.name.is_not(None), Question.email.is_not(None)))
+            .values(name=None, email=None)
+        ).rowcount
+    log.info("purge: deleted %s question(s), removed the reader's details from %s", deleted, anonymised)
+    return deleted, anonymised
+
+
+def delete_mail_files(lead_ids: set[int], pattern: re.Pattern = EML_NAME) -> int:
+    """Delete the .eml files of these (deleted) leads' emails (or questions', with their `pattern`): a
+    copy must not outlive the lead."""
     folder = Path(current_app.config["MAIL_FILE_DIR"])
     if not lead_ids or not folder.is_dir():
         return 0
     removed = 0
     for path in folder.glob("*.eml"):
-        match = EML_NAME.search(path.name)
+        match = pattern.search(path.name)
         if match and int(match.group(1)) in lead_ids:
             path.unlink(missing_ok=True)
             removed += 1

@@ -1,5 +1,6 @@
 """The outbox's emails, rendered from templates/email/: the staff email for a lead, the reminder and the
-escalation about a request still new, and the weekly summary."""
+escalation about a request still new, the weekly summary, and for readers' questions the crisis email to
+the office and the reader's one email when the answer is published."""
 
 from __future__ import annotations
 
@@ -184,11 +185,88 @@ def build_weekly_message(notification: Notification) -> Message:
     return _message(notification, summary.subject, recipients, "weekly_report", weekly.context(summary), {})
 
 
+def _question(notification: Notification):
+    """The question a "crisis:<id>" or "answer:<id>" notification is about."""
+    from ..extensions import db
+    from ..models import Question
+
+    question = db.session.get(Question, int(notification.once_key.split(":")[1]))
+    if question is None:
+        raise PermanentError("the question was deleted before its email went out")
+    return question
+
+
+def build_crisis_message(notification: Notification) -> Message:
+    """A reader's question with crisis words: to the staff of the office page it came from (every office's
+    for the main article), at once.
+
+    Without the question's words: they may be health information about a person in crisis, and a
+    mailbox is kept longer and more widely than the staff pages. Staff need to act fast, so the email
+    says why it came and links straight to the question; one click and a login away.
+    """
+    clinic = current_app.extensions["clinic"]
+    question = _question(notification)
+    office = clinic.office(question.office) if question.office else None
+    recipients = (
+        staff_recipients(office.slug)
+        if office
+        else list(dict.fromkeys(a for o in clinic.offices for a in staff_recipients(o.slug)))
+    )
+    where = f"the {office.city} office page" if office else "the main article"
+    context = {
+        "question_id": question.id,
+        "where": where + (" in Spanish" if question.language == "es" else ""),
+        "language": "Spanish" if question.language == "es" else "English",
+        "spam": question.spam_reason,
+        "has_email": bool(question.email),
+        "question_url": f"{current_app.config['SITE_URL']}/staff/questions/{question.id}",
+    }
+    subject = f"URGENT: crisis words in reader's question #{question.id}"
+    headers = {"X-Question-Id": str(question.id)}
+    return _message(notification, subject, recipients, "question_crisis", context, headers)
+
+
+def answer_url(question) -> str:
+    """Where the reader finds the answer: the page they asked on, in their language, at the question."""
+    from flask import url_for
+
+    with current_app.test_request_context(base_url=current_app.config["SITE_URL"]):
+        if question.office and current_app.extensions["clinic"].office(question.office):
+            path = url_for("pages.location", slug=question.office, lang=question.language)
+        else:
+            path = url_for("pages.index", lang=question.language)
+    return f"{current_app.config['SITE_URL']}{path}#question-{question.id}"
+
+
+def build_answer_message(notification: Notification) -> Message:
+    """The one email to a reader who left an address: their question is answered, with a link to it."""
+    from flask_babel import gettext
+
+    question = _question(notification)
+    if not question.email:
+        raise PermanentError("the reader's address is no longer kept")
+    clinic = current_app.extensions["clinic"]
+    with force_locale(question.language):
+        context = {
+            "lang": question.language,
+            "name": question.name,
+            "clinic_name": clinic.name,
+            "answer_url": answer_url(question),
+            "question_text": question.public_text,
+            "answer": question.answer,
+            "reviewer": question.reviewer,
+        }
+        subject = gettext("Your question was answered")
+        return _message(notification, subject, [question.email], "question_answered", context, {})
+
+
 BUILDERS = {
     NotificationKind.LEAD: build_staff_message,
     NotificationKind.REMINDER: build_reminder_message,
     NotificationKind.ESCALATION: build_reminder_message,
     NotificationKind.WEEKLY: build_weekly_message,
+    NotificationKind.CRISIS: build_crisis_message,
+    NotificationKind.ANSWER: build_answer_message,
 }
 
 
@@ -198,7 +276,7 @@ def build_message(notification: Notification) -> Message:
         builder = BUILDERS[notification.kind]
     except KeyError:
         raise PermanentError(f"unknown kind of notification {notification.kind!r}") from None
-    # Every email so far is to staff, who read English (the form's labels in it included); an email to
-    # a visitor would be built under force_locale(lead.language) from the same translated templates.
+    # Staff read English (the form's labels in it included); the email to a reader is built under
+    # force_locale(question.language) by its builder, from the same translated templates.
     with force_locale("en"):
         return builder(notification)

@@ -172,6 +172,7 @@ def send_claimed(notification_id: int, worker: str) -> str:
     lead_id = notification.lead_id
     created_at = notification.created_at
     attempts = notification.attempts
+    kind, once_key = notification.kind, notification.once_key
     # What the logs and the .eml file name it by: its lead ("lead 12"), or its key ("weekly:2026-W48").
     about = f"lead {lead_id}" if lead_id is not None else notification.once_key or notification.kind
     send = None
@@ -202,6 +203,12 @@ def send_claimed(notification_id: int, worker: str) -> str:
         sent = {"status": NotificationStatus.SENT, "sent_at": now, "last_error": None}
         _finish(notification_id, worker, attempt, **sent)
         log.info("%s: notification %s sent (attempt %s)", about, notification_id, attempts)
+        if kind == NotificationKind.ANSWER:
+            from ..questions.service import forget_reader
+
+            # The address served its one purpose. Deleted even if this worker lost its claim meanwhile:
+            # the email is out either way.
+            forget_reader(int(once_key.split(":")[1]))
         return NotificationStatus.SENT
 
     give_up_at = created_at + timedelta(hours=current_app.config["OUTBOX_GIVE_UP_HOURS"])

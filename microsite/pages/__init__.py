@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 
 from flask import Blueprint, Flask, abort, current_app, render_template, request
 from sqlalchemy import text
@@ -20,9 +21,11 @@ from ..i18n import alternates as alternates_of
 from ..i18n import in_language
 from ..leads import blank_form
 from ..templating import render_apart
-from .cache import PageCache, PublicPage
+from .cache import Freshness, PageCache, PublicPage
 
 bp = Blueprint("pages", __name__)
+# False while a page is rendered without all it should show (the database was away): it is not kept.
+_complete: ContextVar[bool] = ContextVar("page_complete", default=True)
 log = logging.getLogger(__name__)
 HTML = "text/html; charset=utf-8"
 
@@ -32,7 +35,17 @@ def public_page(render: Callable[[], str], content_type: str = HTML) -> PublicPa
     pages: dict[str, PublicPage] = current_app.extensions["public_pages"]
     page = pages.get(request.path)
     if page is None:
-        page = pages[request.path] = PublicPage(render_apart(render), content_type)
+        freshness: Freshness = current_app.extensions["page_freshness"]
+        generation = freshness.generation
+        complete = _complete.set(True)
+        try:
+            page = PublicPage(render_apart(render), content_type)
+            # Kept only if the published questions did not change while it was rendered (it may show the
+            # old ones), and were read at all.
+            if freshness.generation == generation and _complete.get():
+                pages[request.path] = page
+        finally:
+            _complete.reset(complete)
     return page  # a WSGI app, which Flask answers with
 
 
@@ -41,12 +54,33 @@ def public_page(render: Callable[[], str], content_type: str = HTML) -> PublicPa
 EN, ES = {"lang": "en"}, {"lang": "es"}
 
 
+def _questions(office: str | None, lang: str) -> dict:
+    """The "Readers asked" section and the question form: the published questions asked in `lang` (a
+    question is answered in the language it was asked in, so it is shown on those pages only).
+
+    With the database away the article is still shown, without the questions, and not kept: the next
+    view tries again.
+    """
+    from ..questions import blank_form as blank_question_form
+    from ..questions.service import published
+
+    try:
+        questions = published(lang)
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.warning("readers' questions not read (%s): page shown without them, not kept", type(exc).__name__)
+        _complete.set(False)
+        questions = []
+    return {"questions": questions, "question_form": blank_question_form(office, lang)}
+
+
 @bp.get("/", defaults=EN)
 @bp.get("/es/", defaults=ES)
 def index(lang: str):
     alternates = alternates_of("pages.index")
     return public_page(in_language(lang, lambda: render_template(
-        "index.html", form=blank_form(language=lang), alternates=alternates)))  # fmt: skip
+        "index.html", form=blank_form(language=lang), alternates=alternates,
+        **_questions(None, lang))))  # fmt: skip
 
 
 @bp.get("/ketamine-therapy-<slug>", defaults=EN)
@@ -57,7 +91,8 @@ def location(slug: str, lang: str):
         abort(404)
     alternates = alternates_of("pages.location", slug=slug)
     return public_page(in_language(lang, lambda: render_template(
-        "location.html", office=office, form=blank_form(slug, lang), alternates=alternates)))  # fmt: skip
+        "location.html", office=office, form=blank_form(slug, lang), alternates=alternates,
+        **_questions(slug, lang))))  # fmt: skip
 
 
 @bp.get("/thanks", defaults=EN)
@@ -65,6 +100,15 @@ def location(slug: str, lang: str):
 def thanks(lang: str):
     alternates = alternates_of("pages.thanks")
     return public_page(in_language(lang, lambda: render_template("thanks.html", alternates=alternates)))
+
+
+@bp.get("/questions/thanks", defaults=EN)
+@bp.get("/es/preguntas/gracias", defaults=ES)
+def question_thanks(lang: str):
+    alternates = alternates_of("pages.question_thanks")
+    return public_page(
+        in_language(lang, lambda: render_template("question_thanks.html", alternates=alternates))
+    )
 
 
 @bp.get("/privacy", defaults=EN)
@@ -99,13 +143,20 @@ def healthz():
 
 
 def serve_cached(app: Flask, wsgi_app):
-    """`PageCache` in front of `wsgi_app`, holding this app's public pages."""
-    return PageCache(wsgi_app, app.extensions["public_pages"])
+    """`PageCache` in front of `wsgi_app`, holding this app's public pages, kept fresh by their version."""
+    return PageCache(wsgi_app, app.extensions["public_pages"], app.extensions["page_freshness"])
 
 
 def init_app(app: Flask) -> None:
+    from ..questions.service import read_version
     from .seo import structured_data
 
-    app.extensions["public_pages"] = {}
+    def version() -> int:
+        # Outside any request, on a connection of its own from the pool: the cache runs before Flask.
+        with app.app_context(), db.engine.connect() as connection:
+            return read_version(connection)
+
+    app.extensions["public_pages"] = pages = {}
+    app.extensions["page_freshness"] = Freshness(pages, version, app.config["PAGE_VERSION_SECONDS"])
     app.register_blueprint(bp)
     app.jinja_env.globals["structured_data"] = structured_data

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
 import brotli
 from werkzeug.http import parse_etags
+
+log = logging.getLogger(__name__)
 
 # Five minutes: a changed page (a deploy, a corrected article) reaches every reader within that, and a
 # reader who comes back later revalidates with If-None-Match for a body-less 304.
@@ -80,15 +85,67 @@ class PublicPage:
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [variant.body]
 
 
+class Freshness:
+    """Whether the pages held still show what the database says (the published readers' questions).
+
+    Publishing or unpublishing bumps a version number in the database (questions/service.py). Each
+    process reads it at most once every `seconds`, by a monotonic clock, and forgets every page it holds
+    when the number changed: the next view renders it again, with a new ETag. Between two reads a page
+    view costs one clock read. Only one thread reads at a time; the others serve what is held meanwhile.
+    """
+
+    def __init__(self, pages: dict[str, PublicPage], read_version: Callable[[], int], seconds: float,
+                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+        self.pages = pages
+        self.read_version = read_version
+        self.seconds = seconds
+        self.clock = clock
+        self.version: int | None = None
+        # Bumped whenever the pages are forgotten: a page rendered across a bump is not kept (views).
+        self.generation = 0
+        self._next_check = float("-inf")
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        """Read the version if `seconds` have passed since the last read; forget the pages if it changed."""
+        now = self.clock()
+        if now < self._next_check or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._next_check = now + self.seconds
+            try:
+                version = self.read_version()
+            except Exception as exc:  # the database away: serve what is held, ask again later
+                log.warning("page cache: version not read (%s)", type(exc).__name__)
+                return
+            if version != self.version:
+                if self.version is not None:
+                    self.forget()
+                self.version = version
+        finally:
+            self._lock.release()
+
+    def forget(self) -> None:
+        self.generation += 1
+        self.pages.clear()
+
+    def expire(self) -> None:
+        """Read the version at the next view: this process has just changed it (a staff member published)."""
+        self._next_check = float("-inf")
+
+
 class PageCache:
     """WSGI middleware: the public pages from memory, everything else from `wsgi_app`."""
 
-    def __init__(self, wsgi_app, pages: dict[str, PublicPage]):
+    def __init__(self, wsgi_app, pages: dict[str, PublicPage], freshness: Freshness | None = None):
         self.wsgi_app = wsgi_app
         self.pages = pages  # path -> page, filled by the views at each page's first view
+        self.freshness = freshness
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] in ("GET", "HEAD"):
+            if self.freshness is not None:
+                self.freshness.check()
             page = self.pages.get(environ.get("PATH_INFO", ""))
             if page is not None:
                 return page(environ, start_response)

@@ -113,8 +113,33 @@ def medical_web_page(article: Article, clinic: Clinic, url: str, site_url: str) 
     return data
 
 
-def structured_data(path: str, office: Office | None = None, lang: str = "en") -> dict[str, Any]:
-    """The JSON-LD graph for the article at `path` in `lang`: the page, and its office (or every office)."""
+def faq_page(questions, url: str, lang: str) -> dict[str, Any]:
+    """The published readers' questions as a FAQPage: exactly what the "Readers asked" section shows."""
+    return {
+        "@type": "FAQPage",
+        "@id": f"{url}#readers-asked",
+        "inLanguage": REGIONAL[lang],
+        "mainEntity": [
+            {
+                "@type": "Question",
+                "name": q.public_text,
+                "datePublished": q.published_at.date().isoformat(),
+                "acceptedAnswer": {
+                    "@type": "Answer",
+                    "text": q.answer,
+                    "author": {"@type": "Person", "name": q.reviewer},
+                },
+            }
+            for q in questions
+        ],
+    }
+
+
+def structured_data(
+    path: str, office: Office | None = None, lang: str = "en", questions=()
+) -> dict[str, Any]:
+    """The JSON-LD graph for the article at `path` in `lang`: the page, its office (or every office), and
+    the published readers' questions shown on it, if any."""
     site_url = current_app.config["SITE_URL"]
     clinic: Clinic = current_app.extensions["clinic"]
     article: Article = current_app.extensions["articles"][lang]
@@ -124,5 +149,6 @@ def structured_data(path: str, office: Office | None = None, lang: str = "en") -
         "@graph": [
             medical_web_page(article, clinic, site_url + path, site_url),
             *(medical_clinic(o, clinic, site_url, lang) for o in offices),
+            *([faq_page(questions, site_url + path, lang)] if questions else []),
         ],
     }

@@ -63,7 +63,7 @@ def form_expired(error: CSRFError):
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, views  # noqa: F401 -- the routes attach themselves to `bp`
+    from . import auth, questions, views  # noqa: F401 -- the routes attach themselves to `bp`
     from .cli import staff_cli
     from .templating import init_templating
 

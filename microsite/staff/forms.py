@@ -15,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, ValidationError
 
-from ..models import LeadStatus
+from ..models import LeadStatus, QuestionStatus
 from .accounts import password_problem
 
 
@@ -124,4 +124,40 @@ class TotpOffForm(FlaskForm):
         "A code from your authenticator app, or a recovery code",
         filters=[_strip],
         validators=[InputRequired("Please enter the code."), Length(max=40)],
+    )
+
+
+QUESTION_FILTER = [
+    SelectChoice("", "All but rejected"),
+    *(SelectChoice(value, label) for value, label in QuestionStatus.LABELS.items()),
+]
+
+
+class QuestionFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    status = SelectField("Status", choices=QUESTION_FILTER, validators=[Optional()])
+
+
+class QuestionForm(FlaskForm):
+    """What staff publish: the question without personal details, the answer, who reviewed it."""
+
+    edited_text = TextAreaField(
+        "Question as published (remove names, places, anything personal)",
+        filters=[_strip],
+        validators=[
+            Optional(),
+            Length(max=500, message="Please keep the published question to 500 characters or fewer."),
+        ],
+    )
+    answer = TextAreaField(
+        "Answer",
+        filters=[_strip],
+        validators=[Optional(), Length(max=5000, message="Please keep the answer under 5,000 characters.")],
+    )
+    reviewer = StringField(
+        "Reviewed by (name and credential, shown with the answer)",
+        filters=[_strip],
+        validators=[Optional(), Length(max=120, message="Please keep the name to 120 characters.")],
     )
