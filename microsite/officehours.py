@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 WEEKDAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 # A schedule open on no day within this many days is never open: no lead waits longer than this.
 SEARCH_DAYS = 400
+ONE_DAY = timedelta(days=1)
 
 Span = tuple[datetime, datetime]
 
@@ -45,6 +46,10 @@ class Schedule:
     _seconds: dict[date, tuple[tuple[float, float], ...]] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    # Open seconds from the first day asked about to each day since (negative before it): a wait of weeks
+    # is then two subtractions, not a walk over its days. `_bounds` is the range filled in so far.
+    _cumulative: dict[date, float] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    _bounds: list[date] = field(default_factory=list, compare=False, hash=False, repr=False)
 
     @classmethod
     def from_hours(cls, hours: Iterable[HoursLike], zone: ZoneInfo | str, holidays: Iterable[date] = ()):
@@ -96,20 +101,45 @@ class Schedule:
             found = self._seconds[day] = tuple((o.timestamp(), c.timestamp()) for o, c in self.spans(day))
         return found
 
+    def _open_seconds(self, day: date) -> float:
+        return sum(closes - opens for opens, closes in self._spans_in_seconds(day))
+
+    def _open_before(self, day: date) -> float:
+        """Open seconds from the first day this schedule was asked about up to `day`, excluded."""
+        cumulative = self._cumulative
+        if not self._bounds:
+            cumulative[day] = 0.0
+            self._bounds[:] = [day, day]
+        low, high = self._bounds
+        while day > high:
+            cumulative[high + ONE_DAY] = cumulative[high] + self._open_seconds(high)
+            high += ONE_DAY
+        while day < low:
+            low -= ONE_DAY
+            cumulative[low] = cumulative[low + ONE_DAY] - self._open_seconds(low)
+        self._bounds[:] = [low, high]
+        return cumulative[day]
+
+    def _open_within(self, day: date, begin: float, finish: float) -> float:
+        """Open seconds on `day` between the POSIX times `begin` and `finish`."""
+        total = 0.0
+        for opens, closes in self._spans_in_seconds(day):
+            overlap = min(closes, finish) - max(opens, begin)
+            if overlap > 0:
+                total += overlap
+        return total
+
     def minutes_between(self, start: datetime, end: datetime) -> float:
         """How many minutes of open time lie between `start` and `end` (0 when `end` is not later)."""
         begin, finish = start.timestamp(), end.timestamp()
         if finish <= begin:
             return 0.0
-        total = 0.0
-        day, last = start.astimezone(self.zone).date(), end.astimezone(self.zone).date()
-        one_day = timedelta(days=1)
-        while day <= last:
-            for opens, closes in self._spans_in_seconds(day):
-                overlap = min(closes, finish) - max(opens, begin)
-                if overlap > 0:
-                    total += overlap
-            day += one_day
+        first, last = start.astimezone(self.zone).date(), end.astimezone(self.zone).date()
+        total = self._open_within(first, begin, finish)
+        if last > first:
+            # The days in between, whole, from the running totals; then the last day up to `end`.
+            total += self._open_before(last) - self._open_before(first + ONE_DAY)
+            total += self._open_within(last, begin, finish)
         # Seconds to the microsecond, as the datetimes hold them: no float dust in a minute count.
         return round(total, 6) / 60
 

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import hidden_fields, make_config, submit
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from microsite import create_app
@@ -66,6 +68,29 @@ def ny(*parts: int) -> datetime:
 def test_adding_office_minutes(start, minutes, expected):
     assert SARASOTA.add(start, minutes) == expected
     assert SARASOTA.minutes_between(start, expected) == pytest.approx(minutes)
+
+
+def by_walking_each_day(schedule: Schedule, start: datetime, end: datetime) -> float:
+    """The plain definition: each day's open spans, clipped to [start, end], added up."""
+    total, day = timedelta(), start.astimezone(schedule.zone).date()
+    while day <= end.astimezone(schedule.zone).date():
+        for opens, closes in schedule.spans(day):
+            total += max(timedelta(), min(closes, end) - max(opens, start))
+        day += timedelta(days=1)
+    return total.total_seconds() / 60
+
+
+YEAR_2026 = st.datetimes(datetime(2026, 1, 1), datetime(2027, 1, 31), timezones=st.just(NY))
+SHARED = Schedule.from_hours(SARASOTA_HOURS, NY, [THANKSGIVING])  # its running totals grow both ways
+
+
+@settings(max_examples=300, deadline=None)
+@given(YEAR_2026, YEAR_2026, st.booleans())
+def test_minutes_between_is_the_sum_of_each_days_open_time(a, b, fresh):
+    """Across weekends, a holiday and both changes of daylight saving time, in any order of asking."""
+    schedule = Schedule.from_hours(SARASOTA_HOURS, NY, [THANKSGIVING]) if fresh else SHARED
+    start, end = min(a, b), max(a, b)
+    assert schedule.minutes_between(start, end) == pytest.approx(by_walking_each_day(schedule, start, end))
 
 
 def test_open_minutes_between_two_times():
