@@ -29,8 +29,8 @@ db-upgrade: $(VENV)/.installed compile-translations
 # part of `make run` and `make test`.
 TRANSLATIONS := microsite/translations
 translations: $(VENV)/.installed
-	$(BIN)/pybabel extract --no-location --omit-header --sort-by-file -F babel.cfg -k _l -o $(TRANSLATIONS)/messages.pot .
-	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
+	$(BIN)/pybabel extract --width 110 --no-location --omit-header --sort-by-file -F babel.cfg -k _l -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update --width 110 --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
 
 compile-translations: $(VENV)/.installed
 	$(BIN)/pybabel compile --statistics -d $(TRANSLATIONS)
