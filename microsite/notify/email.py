@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC
-from email import policy
+from email import message_from_bytes, policy
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
@@ -60,20 +60,20 @@ def base36(number: int) -> str:
 class StaffMessage(Message):
     """Flask-Mail's message, able to carry a Reply-To with non-ASCII letters before the @ (SMTPUTF8)."""
 
-    def _message(self):
-        # Flask-Mail's sanitize_address() cannot write such an address (formataddr() raises), so it is
-        # left out there and set here with the email package's own header, in a message written as UTF-8.
-        # A private method overridden for correctness: re-check it at every Flask-Mail upgrade.
+    def as_bytes(self) -> bytes:
+        # Flask-Mail's sanitize_address() cannot write such an address (formataddr() raises), so the
+        # message is written without it, read back by the email package and given the header there, in a
+        # message written as UTF-8. Only Flask-Mail's public as_bytes(); rare, so the second pass is cheap.
         if not self.reply_to or self.reply_to.isascii():
-            return super()._message()
+            return super().as_bytes()
         reply_to, self.reply_to = self.reply_to, None
         try:
-            msg = super()._message()
+            written = super().as_bytes()
         finally:
             self.reply_to = reply_to
+        msg = message_from_bytes(written, policy=policy.SMTPUTF8)
         msg["Reply-To"] = reply_to
-        msg.policy = policy.SMTPUTF8
-        return msg
+        return msg.as_bytes()
 
 
 def reply_to_address(address: str) -> str | None:
