@@ -11,6 +11,7 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -309,3 +310,29 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("load and scale-out figures (also in reports/load.txt)")
         for line in processes.REPORTED:
             terminalreporter.write_line(line)
+
+
+# -- the browser ------------------------------------------------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")  # Debian's; never Playwright's download
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, one per test module; skipped locally when missing, a failure
+    under CI=true. Each test opens its own context, so no cache or cookie goes from one to the next."""
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        unavailable(f"no Chromium at {CHROMIUM}")
+    with sync_playwright() as p:
+        try:
+            chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Error as exc:
+            unavailable(f"Chromium at {CHROMIUM} does not start: {exc}")
+        yield chromium
+        chromium.close()

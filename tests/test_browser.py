@@ -7,7 +7,6 @@ Locally a missing browser or axe-core skips these tests; under CI=true it fails 
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,6 @@ from microsite.models import Lead
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -44,23 +40,6 @@ def live(tmp_path_factory):
         db.create_all()
     with live_server(app):
         yield app
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        unavailable(f"no Chromium at {CHROMIUM}")
-    with sync_playwright() as p:
-        try:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Error as exc:
-            unavailable(f"Chromium at {CHROMIUM} does not start: {exc}")
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, live, viewport=PHONE, javascript=True, bypass_csp=False):

@@ -6,12 +6,11 @@ for the beacon's own answer (or for the page to fall quiet) and then reads the d
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
-from conftest import live_server, make_config, unavailable
+from conftest import live_server, make_config
 from sqlalchemy import func, select
 
 from microsite import create_app
@@ -20,9 +19,6 @@ from microsite.models import PageViewCount
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 CLIENT_ADDRESS = "127.0.0.1"  # where the browser's requests come from, as the server sees it
 
 
@@ -37,23 +33,6 @@ def live(tmp_path_factory):
         db.create_all()
     with live_server(app):
         yield app
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        unavailable(f"no Chromium at {CHROMIUM}")
-    with sync_playwright() as p:
-        try:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Error as exc:
-            unavailable(f"Chromium at {CHROMIUM} does not start: {exc}")
-        yield chromium
-        chromium.close()
 
 
 def views(app, campaign: str | None = None, **key) -> int:

@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from conftest import SMTPRecorder, free_port, live_server, make_config
 from sqlalchemy import select
-from test_browser import DESKTOP, PHONE, axe_violations, browser  # noqa: F401 -- `browser` is a fixture
+from test_browser import DESKTOP, PHONE, axe_violations
 
 from microsite import create_app
 from microsite.database import writing
@@ -53,7 +53,7 @@ def live(tmp_path_factory, inbox):
     app.extensions["outbox"].stop()
 
 
-def open_page(browser, live, viewport=PHONE):  # noqa: F811
+def open_page(browser, live, viewport=PHONE):
     """A fresh context; CSP is bypassed only so that axe-core can be injected."""
     context = browser.new_context(viewport=viewport, bypass_csp=True)
     context.set_default_timeout(10_000)
@@ -113,7 +113,7 @@ def faq(page) -> dict | None:
     return next((node for node in graph if node["@type"] == "FAQPage"), None)
 
 
-def test_a_question_sent_answered_published_and_emailed_once(browser, live, inbox):  # noqa: F811
+def test_a_question_sent_answered_published_and_emailed_once(browser, live, inbox):
     text = "My husband Tom Rivera asks: can ketamine be combined with an SSRI?"
     context, reader = open_page(browser, live, PHONE)
     ask(reader, live, text, email="rivera@example.com", name="T.R.")
@@ -166,7 +166,7 @@ def test_a_question_sent_answered_published_and_emailed_once(browser, live, inbo
     staff_context.close()
 
 
-def test_an_unpublished_question_is_visible_nowhere_public(browser, live):  # noqa: F811
+def test_an_unpublished_question_is_visible_nowhere_public(browser, live):
     text = "Unpublished-only: does insurance pay for it?"
     context, page = open_page(browser, live, DESKTOP)
     ask(page, live, text, path="/ketamine-therapy-sarasota")
@@ -178,7 +178,7 @@ def test_an_unpublished_question_is_visible_nowhere_public(browser, live):  # no
     context.close()
 
 
-def test_a_crisis_question_reaches_the_office_at_once_and_tops_the_queue(browser, live, inbox):  # noqa: F811
+def test_a_crisis_question_reaches_the_office_at_once_and_tops_the_queue(browser, live, inbox):
     context, reader = open_page(browser, live, PHONE)
     before = len(inbox.messages)
     ask(
@@ -209,7 +209,7 @@ AXE_PAGES = ["/", "/es/", "/ketamine-therapy-bradenton", "/questions/thanks", "/
 
 
 @pytest.mark.parametrize("path", AXE_PAGES)
-def test_axe_finds_no_violations_with_the_questions_section(browser, live, path):  # noqa: F811
+def test_axe_finds_no_violations_with_the_questions_section(browser, live, path):
     with live.app_context():  # a published question in each language, whatever ran before
         for lang in ("en", "es"):
             with writing():
@@ -229,7 +229,7 @@ def test_axe_finds_no_violations_with_the_questions_section(browser, live, path)
     context.close()
 
 
-def test_axe_finds_no_violations_on_the_question_form_shown_again(browser, live):  # noqa: F811
+def test_axe_finds_no_violations_on_the_question_form_shown_again(browser, live):
     context, page = open_page(browser, live, PHONE)
     page.goto(live.base_url + "/")
     form = page.locator("#question")
@@ -244,7 +244,7 @@ def test_axe_finds_no_violations_on_the_question_form_shown_again(browser, live)
 
 
 @pytest.mark.parametrize("path", ["/staff/questions", "/staff/questions/1"])
-def test_axe_finds_no_violations_on_the_staff_queue(browser, live, path):  # noqa: F811
+def test_axe_finds_no_violations_on_the_staff_queue(browser, live, path):
     with live.app_context():
         if db.session.get(Question, 1) is None:
             with writing():
