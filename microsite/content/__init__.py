@@ -392,11 +392,17 @@ def init_app(app: Flask) -> None:
     # The clock staff pages use: STAFF_TIMEZONE when set, else the clinic file's (the offices' own).
     if not app.config.get("STAFF_TIMEZONE"):
         app.config["STAFF_TIMEZONE"] = clinic.timezone or DEFAULT_TIMEZONE
-    for office in clinic.offices:  # hours that cannot be counted in stop start-up, not a reminder
+    # Each office's hours as office-hours arithmetic needs them (reports/speed.py), made once: hours that
+    # cannot be counted stop start-up, not a reminder.
+    schedules = {}
+    for office in clinic.offices:
         try:
-            Schedule.from_hours(office.hours, clinic.timezone or app.config["STAFF_TIMEZONE"])
+            schedules[office.slug] = Schedule.from_hours(
+                office.hours, clinic.timezone or app.config["STAFF_TIMEZONE"], clinic.holidays
+            )
         except ValueError as exc:
             raise ValueError(f"{app.config['CLINIC_FILE']}: office {office.slug!r}: {exc}") from exc
+    app.extensions["schedules"] = schedules
     app.extensions["clinic"] = clinic
     app.extensions["article"] = article
     app.extensions["articles"] = articles

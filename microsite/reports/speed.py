@@ -28,12 +28,9 @@ def clinic_timezone() -> str:
 
 
 def schedule_for(location: str) -> Schedule | None:
-    """The office's hours and the clinic's holidays; None for an office the clinic file no longer names."""
-    clinic = current_app.extensions["clinic"]
-    office = clinic.office(location)
-    if office is None:
-        return None
-    return Schedule.from_hours(office.hours, clinic_timezone(), clinic.holidays)
+    """The office's hours and the clinic's holidays (made at start-up, content/__init__.py); None for an
+    office the clinic file no longer names."""
+    return current_app.extensions["schedules"].get(location)
 
 
 def threshold() -> int:
@@ -54,11 +51,9 @@ class Wait:
         return format_minutes(self.minutes)
 
 
-def _minutes(lead: Lead, now: datetime, schedules: dict[str, Schedule | None]) -> tuple[float, bool] | None:
+def _minutes(lead: Lead, now: datetime) -> tuple[float, bool] | None:
     """(minutes of office hours waited, still waiting) for a real request, or None."""
-    if lead.location not in schedules:
-        schedules[lead.location] = schedule_for(lead.location)
-    schedule = schedules[lead.location]
+    schedule = schedule_for(lead.location)
     if schedule is None or lead.status == LeadStatus.SPAM:
         return None
     if lead.first_contact_at is not None:
@@ -80,7 +75,7 @@ def minutes_to_first_contact(lead: Lead) -> float | None:
 
 def wait_of_lead(lead: Lead, now: datetime) -> Wait | None:
     """The request's wait for the inbox and the lead page; None when there is none to tell."""
-    found = _minutes(lead, now, {})
+    found = _minutes(lead, now)
     if found is None:
         return None
     minutes, waiting = found
@@ -120,17 +115,13 @@ def _speed(requests: int, contacted: list[float], waiting: list[float]) -> Speed
     )
 
 
-def speed_of(
-    leads: Iterable[Lead], now: datetime, schedules: dict[str, Schedule | None] | None = None
-) -> Speed:
-    """The Speed of these requests (suspected spam and offices no longer named left out); `schedules`
-    may be shared between calls, so each office's days are worked out once."""
-    schedules = {} if schedules is None else schedules
+def speed_of(leads: Iterable[Lead], now: datetime) -> Speed:
+    """The Speed of these requests (suspected spam and offices no longer named left out)."""
     contacted: list[float] = []
     waiting: list[float] = []
     requests = 0
     for lead in leads:
-        found = _minutes(lead, now, schedules)
+        found = _minutes(lead, now)
         if found is None and lead.status == LeadStatus.SPAM:
             continue
         requests += 1
@@ -199,7 +190,6 @@ def by_office_and_week(weeks: list[date], now: datetime) -> list[OfficeWeek]:
         select(week_of, Lead.location, Lead.first_contact_minutes).where(*in_window, kept)
     ):
         contacted[mondays[week], location].append(minutes)
-    schedules: dict[str, Schedule | None] = {}
     columns = (Lead.location, Lead.status, Lead.created_at, Lead.first_contact_at, Lead.first_contact_minutes)
     unkept = select(week_of, *columns).where(
         *in_window,
@@ -207,7 +197,7 @@ def by_office_and_week(weeks: list[date], now: datetime) -> list[OfficeWeek]:
         Lead.first_contact_at.is_not(None) | (Lead.status == LeadStatus.NEW),
     )
     for lead in db.session.execute(unkept):
-        found = _minutes(lead, now, schedules)
+        found = _minutes(lead, now)
         if found is not None:
             minutes, still = found
             (waiting if still else contacted)[mondays[lead[0]], lead.location].append(minutes)
