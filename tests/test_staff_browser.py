@@ -6,7 +6,7 @@ import csv
 
 import pytest
 from conftest import live_server, make_config
-from test_browser import DESKTOP, PHONE, axe_violations, browser  # noqa: F401 -- `browser` is a fixture
+from test_browser import DESKTOP, PHONE, axe_violations
 
 from microsite import create_app
 from microsite.database import writing
@@ -40,7 +40,7 @@ def add_lead(name: str, phone: str, location: str = "bradenton") -> int:
     return lead.id
 
 
-def open_page(browser, live, viewport):  # noqa: F811
+def open_page(browser, live, viewport):
     """A fresh context; CSP is bypassed only so that axe-core can be injected."""
     context = browser.new_context(viewport=viewport, bypass_csp=True, accept_downloads=True)
     context.set_default_timeout(10_000)
@@ -64,7 +64,7 @@ def live(tmp_path_factory):
         yield app
 
 
-def test_staff_member_works_a_lead_and_downloads_the_csv(browser, live, tmp_path):  # noqa: F811
+def test_staff_member_works_a_lead_and_downloads_the_csv(browser, live, tmp_path):
     context, page = open_page(browser, live, DESKTOP)
     page.goto(live.base_url + "/staff/")
     assert "/staff/login" in page.url  # anonymous: the login page
@@ -108,7 +108,7 @@ def test_staff_member_works_a_lead_and_downloads_the_csv(browser, live, tmp_path
     context.close()
 
 
-def logged_in_page(browser, live, viewport):  # noqa: F811
+def logged_in_page(browser, live, viewport):
     context, page = open_page(browser, live, viewport)
     page.goto(live.base_url + "/staff/login")
     page.get_by_label("Email").fill(EMAIL)
@@ -122,7 +122,7 @@ def logged_in_page(browser, live, viewport):  # noqa: F811
 @pytest.mark.parametrize(
     "path", ["/staff/", "/staff/leads/1", "/staff/dashboard", "/staff/audit", "/staff/account"]
 )
-def test_axe_finds_no_violations_on_staff_pages(browser, live, path, viewport):  # noqa: F811
+def test_axe_finds_no_violations_on_staff_pages(browser, live, path, viewport):
     context, page = logged_in_page(browser, live, viewport)
     page.goto(live.base_url + path)
     violations = axe_violations(page)
@@ -134,7 +134,7 @@ def test_axe_finds_no_violations_on_staff_pages(browser, live, path, viewport): 
     context.close()
 
 
-def test_axe_finds_no_violations_on_the_login_page(browser, live):  # noqa: F811
+def test_axe_finds_no_violations_on_the_login_page(browser, live):
     context, page = open_page(browser, live, PHONE)
     page.goto(live.base_url + "/staff/login")
     assert axe_violations(page) == []
