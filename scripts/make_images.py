@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from microsite.config import DEFAULT_CLINIC_FILE  # noqa: E402
-from microsite.content import load_article, load_clinic  # noqa: E402
+from microsite.content.article import load_article  # noqa: E402
+from microsite.content.clinic import load_clinic  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip

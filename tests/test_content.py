@@ -18,7 +18,8 @@ from conftest import make_config, text_of
 
 from microsite import create_app
 from microsite.config import DEFAULT_CLINIC_FILE
-from microsite.content import ARTICLE_FILE, load_article, load_clinic
+from microsite.content.article import ARTICLE_FILE, load_article
+from microsite.content.clinic import load_clinic
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE_PAGES = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota"]

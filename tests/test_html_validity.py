@@ -24,8 +24,9 @@ from sqlalchemy import select
 from microsite import create_app
 from microsite.database import writing
 from microsite.extensions import db
+from microsite.leads.notifications import build_staff_message
 from microsite.models import Lead, Notification, Question, QuestionStatus, utcnow
-from microsite.notify.email import build_message, build_staff_message
+from microsite.notify.kinds import build as build_message
 from microsite.staff import accounts
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from test_staff import login, post, staff  # noqa: F401 -- `staff` is a fixture
 
 from microsite import create_app
-from microsite.content import DEFAULT_CRISIS_WORDS, folded_words
+from microsite.content.clinic import DEFAULT_CRISIS_WORDS, folded_words
 from microsite.database import writing
 from microsite.extensions import db
 from microsite.models import AuditEvent, Notification, Question, QuestionStatus, utcnow

@@ -17,7 +17,7 @@ from test_content import article_body_blocks, build, shipped_clinic, uncomment
 from test_outbox import outbox_once
 
 from microsite import create_app
-from microsite.content import ARTICLE_FILE, ARTICLE_FILE_ES, load_article
+from microsite.content.article import ARTICLE_FILE, ARTICLE_FILE_ES, load_article
 from microsite.errors import render_error
 from microsite.extensions import db
 from microsite.models import Lead
