@@ -41,7 +41,7 @@ svg{{width:180px;height:180px;display:block}}</style></head><body>{mark}</body><
 def squeeze(path: Path, colors: int) -> None:
     """Reduce to a small palette: the card is flat colour and text, so it stays sharp."""
     try:
-        from PIL import Image
+        from PIL import Image  # noqa: PLC0415 -- Pillow is optional: only this script uses it
     except ImportError:
         print(f"Pillow is not importable: {path.name} keeps its full colours")
         return
