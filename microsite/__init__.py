@@ -67,7 +67,7 @@ def keep_files_private(instance: Path) -> None:
     try:
         instance.mkdir(mode=0o700, parents=True, exist_ok=True)
         if instance.stat().st_mode & 0o077:
-            instance.chmod(0o700)  # made before this release, or by hand, with the usual 0755
+            instance.chmod(0o700)  # made by hand, or by an older copy, with the usual 0755
     except OSError as exc:
         # Not ours to change (a read-only image with PostgreSQL needs no instance/): say so, serve on.
         logging.getLogger(__name__).warning("instance folder not made private: %s", exc.strerror)

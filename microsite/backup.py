@@ -3,7 +3,7 @@
 Both go through SQLite's online backup API, never a file copy: a copy of the file while the site
 writes can catch half a transaction, and misses what is still in the `-wal` file. The API copies
 one consistent snapshot inside a read transaction; in WAL mode the site keeps writing meanwhile.
-On PostgreSQL both commands refuse: pg_dump and point-in-time recovery are the tools there (README).
+On PostgreSQL both commands refuse: pg_dump and point-in-time recovery are the tools there (docs/backups.md).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ STALE_PARTIAL_SECONDS = 24 * 3600
 LOCK_WAIT_SECONDS = 2.0  # how long restore waits for the site's connections to go before refusing
 POSTGRES_HINT = (
     "works on the SQLite database only; on PostgreSQL use pg_dump and point-in-time recovery "
-    '(README, "Backups")'
+    "(docs/backups.md)"
 )
 
 

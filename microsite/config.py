@@ -49,7 +49,7 @@ def _secret_key(instance_path: Path) -> str:
 
 
 def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Build the Flask config from environment variables (see README "Settings")."""
+    """Build the Flask config from environment variables (docs/settings.md)."""
     env = dict(os.environ if env is None else env)
     get = env.get
     database_url = get("DATABASE_URL") or f"sqlite:///{instance_path / 'microsite.sqlite3'}"

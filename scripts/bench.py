@@ -9,7 +9,7 @@ once, one takes 2 s per message).
 
     .venv/bin/python scripts/bench.py [--duration 8] [--rounds 5] [--connections 32]
 
-The targets (issue 12): GET / at least 0.9x hello-world, its 304 at least 1.0x; GET / through the
+The targets: GET / at least 0.9x hello-world, its 304 at least 1.0x; GET / through the
 microcache at least 0.8x nginx's static file; while one address floods POST /consultation (answered
 429), readers of / keep a p99 within 2x of their p99 without the flood. The POSTs, the 300-lead drain
 and the slow-SMTP p99 are reported. Prints a table (requests/s, p50, p99: medians over the rounds) and

@@ -1,4 +1,4 @@
-"""`flask db backup` and `flask db restore` (issue 17): copies taken while the site serves, put back."""
+"""`flask db backup` and `flask db restore`: copies taken while the site serves, put back."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Say only what the studies show (issue 14): the article, its sources, the privacy notice and the promises.
+"""Say only what the studies show: the article, its sources, the privacy notice and the promises.
 
 Each test names the item it keeps fixed. The clinic's own facts (prices, Spravato, reviewer, legal name,
 privacy contact) come from the data file and show only when it gives them, so those tests write a

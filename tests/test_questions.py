@@ -1,4 +1,4 @@
-"""Readers' questions (issue 18): the form under the article and its defences, the staff queue, crisis
+"""Readers' questions: the form under the article and its defences, the staff queue, crisis
 words, publishing with the page cache catching up, the reader's one email, and retention.
 
 Real parts: SQLite and PostgreSQL (the `app` fixture), aiosmtpd for the emails, the page cache in front

@@ -1,4 +1,4 @@
-"""The public site in Spanish (issue 16): every page under /es/, linked to its English twin both ways,
+"""The public site in Spanish: every page under /es/, linked to its English twin both ways,
 as cacheable as the English pages, with the form, its messages and the error pages in Spanish."""
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from ..notify.email import clinic_message, staff_recipients
 from ..officehours import Schedule, format_minutes
 
 N = Notification
-# A request still new after this long was missed long ago, or came before reminders existed: the inbox
-# shows it as overdue and the weekly summary counts it, but no email about it goes out now.
+# A request still new after this long was missed long ago: the inbox shows it as overdue and the weekly
+# summary counts it, but a reminder now would only add noise.
 LOOKBACK = timedelta(days=14)
 
 

@@ -153,8 +153,8 @@ def by_office_and_week(weeks: list[date], now: datetime) -> list[OfficeWeek]:
     left out.
 
     Thousands of requests in a busy quarter: the database counts them and hands over the waits kept at
-    first contact (floats, one column); only the requests still new, and any contacted before waits were
-    kept, are worked out here in office hours.
+    first contact (floats, one column); only the requests still new, and any contacted without a kept
+    wait, are worked out here in office hours.
     """
     if not weeks:
         return []
