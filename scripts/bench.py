@@ -2,7 +2,7 @@
 
 Everything runs on 127.0.0.1 and back to back, because this machine is shared and noisy: each figure is
 read as a ratio to a baseline measured in the same rounds. gunicorn serves the apps with the
-repository's gunicorn.conf.py, as README "Deploy" tells operators to. nginx serves a saved copy of the
+repository's gunicorn.conf.py, as docs/operating.md tells operators to. nginx serves a saved copy of the
 landing page as a static file, and, as deploy/nginx does, the app through its `proxy_cache` microcache
 (deploy/nginx/microsite-cache.conf). A local aiosmtpd server receives the staff emails (one answers at
 once, one takes 2 s per message).
