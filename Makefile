@@ -25,7 +25,7 @@ db-upgrade: $(VENV)/.installed compile-translations
 
 # The Spanish pages' catalogue: microsite/translations/es/LC_MESSAGES/messages.po is under version control,
 # its compiled .mo is not. `make translations` brings every new or changed message into the .po (to
-# translate there; tests/test_translations.py fails until each has its Spanish); the compile step is
+# translate there; tests/test_spanish.py fails until each has its Spanish); the compile step is
 # part of `make run` and `make test`.
 TRANSLATIONS := microsite/translations
 translations: $(VENV)/.installed
@@ -50,9 +50,12 @@ test: $(VENV)/.installed-dev node_modules compile-translations
 	@# The local PostgreSQL by default; tests that need it skip when it is missing (and fail under CI=true).
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff, then the import contracts (pyproject.toml): dependencies point one way, with no circle.
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_imports.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -11,7 +11,7 @@ from flask import Flask
 # Listen on loopback by default: a proxy (deploy/nginx) faces the internet, not gunicorn.
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 
-# Chosen by measurement (`make bench` with the settings below overridden, README "Deploy"):
+# Chosen by measurement (`make bench` with the settings below overridden, docs/operating.md, "Deploy"):
 # gthread, one process per CPU plus one, 4 threads each. On this 2-CPU machine it served GET / as fast
 # as 5 sync workers and the POST about 1.4x faster: fewer processes queue for SQLite's single write
 # lock, and idle keep-alive connections cost a thread, not a process. WEB_CONCURRENCY overrides.
@@ -49,6 +49,7 @@ def post_worker_init(worker):
     """
     # Only our app has an outbox (the benchmark's hello-world runs under the same settings).
     if isinstance(worker.wsgi, Flask) and "outbox" in worker.wsgi.extensions:
-        from microsite.notify import start_inline_sender
+        # Imported here: the hello-world baseline runs with this file too, and has no microsite to import.
+        from microsite.notify import start_inline_sender  # noqa: PLC0415
 
         start_inline_sender(worker.wsgi)

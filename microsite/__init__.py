@@ -8,10 +8,31 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import (
+    assets,
+    backup,
+    clinictime,
+    content,
+    counts,
+    crossorigin,
+    database,
+    errors,
+    i18n,
+    leads,
+    logs,
+    notify,
+    pages,
+    questions,
+    reports,
+    security,
+    staff,
+    templating,
+)
 from . import config as settings
-from . import logs
 from .config import PROJECT_ROOT
+from .extensions import limiter, mail
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -46,16 +67,13 @@ def keep_files_private(instance: Path) -> None:
     try:
         instance.mkdir(mode=0o700, parents=True, exist_ok=True)
         if instance.stat().st_mode & 0o077:
-            instance.chmod(0o700)  # made before this release, or by hand, with the usual 0755
+            instance.chmod(0o700)  # made by hand, or by an older copy, with the usual 0755
     except OSError as exc:
         # Not ours to change (a read-only image with PostgreSQL needs no instance/): say so, serve on.
         logging.getLogger(__name__).warning("instance folder not made private: %s", exc.strerror)
 
 
 def register_extensions(app: Flask) -> None:
-    from . import assets, backup, content, crossorigin, database, i18n, notify, security, templating
-    from .extensions import limiter, login_manager, mail
-
     security.init_app(app)
     assets.init_app(app)
     database.init_app(app)
@@ -64,28 +82,22 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     crossorigin.init_app(app)  # after the limiter: a refused request still counts
     content.init_app(app)
+    clinictime.init_app(app)  # after content: the offices' hours
     i18n.init_app(app)
     templating.init_app(app)
-    notify.init_app(app)
-    # Flask-Login's own init_app would also add an after_request hook to every response that reads
-    # the session for its "remember me" cookie, which staff never get; reading the session marks a
-    # public page `Vary: Cookie`. So attach the manager as its docs say init_app does, without it.
-    app.login_manager = login_manager
+    notify.init_app(app)  # before the blueprints, which register their kinds of notification with it
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import counts, leads, pages, questions, staff
-
     pages.init_app(app)
     leads.init_app(app)
     questions.init_app(app)
     counts.init_app(app)  # after pages: it counts views of their paths
-    staff.init_app(app)
+    reports.init_app(app)  # no pages of its own: the weekly summary and `flask report`
+    staff.init_app(app)  # the staff pages, and the login they need
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from . import errors
-
     errors.init_app(app)
 
 
@@ -97,10 +109,6 @@ def wsgi_stack(app: Flask):
     the security headers it computed per file. SecurityHeaders adds them to every other answer. The
     page cache answers the public pages from memory once Flask has rendered them.
     """
-    from werkzeug.middleware.proxy_fix import ProxyFix
-
-    from . import assets, pages, security
-
     wsgi = pages.serve_cached(app, app.wsgi_app)
     wsgi = security.SecurityHeaders(wsgi)
     wsgi = assets.serve_static(app, wsgi)

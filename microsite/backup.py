@@ -3,7 +3,7 @@
 Both go through SQLite's online backup API, never a file copy: a copy of the file while the site
 writes can catch half a transaction, and misses what is still in the `-wal` file. The API copies
 one consistent snapshot inside a read transaction; in WAL mode the site keeps writing meanwhile.
-On PostgreSQL both commands refuse: pg_dump and point-in-time recovery are the tools there (README).
+On PostgreSQL both commands refuse: pg_dump and point-in-time recovery are the tools there (docs/backups.md).
 """
 
 from __future__ import annotations
@@ -18,9 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from flask_migrate.cli import db as db_group
 from sqlalchemy.engine import make_url
+
+from .extensions import db, migrate
 
 # A backup's name, so that pruning never touches a file the operator put beside them.
 BACKUP_NAME = re.compile(r"^microsite-\d{8}T\d{6}\.\d{6}Z\.sqlite3$")
@@ -30,7 +34,7 @@ STALE_PARTIAL_SECONDS = 24 * 3600
 LOCK_WAIT_SECONDS = 2.0  # how long restore waits for the site's connections to go before refusing
 POSTGRES_HINT = (
     "works on the SQLite database only; on PostgreSQL use pg_dump and point-in-time recovery "
-    '(README, "Backups")'
+    "(docs/backups.md)"
 )
 
 
@@ -210,9 +214,7 @@ def restore(backup_file: Path, live: Path) -> Path | None:
 
 def _known_revisions() -> set[str]:
     """This release's migrations: a backup from a newer one would leave `db upgrade` unable to start."""
-    from alembic.script import ScriptDirectory
-
-    config = current_app.extensions["migrate"].migrate.get_config()
+    config = migrate.get_config()
     return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
 
 
@@ -244,8 +246,6 @@ def backup_command(directory: Path | None) -> None:
 @with_appcontext
 def restore_command(file: Path, yes: bool) -> None:
     """Put a backup in place of the SQLite database, with the site stopped; the replaced file is kept."""
-    from .extensions import db
-
     live = database_path(current_app.config["SQLALCHEMY_DATABASE_URI"])
     if file.resolve() == live:
         raise BackupError(f"{file} is the live database itself: give a backup file")
@@ -264,7 +264,5 @@ def restore_command(file: Path, yes: bool) -> None:
 
 def init_app(app: Flask) -> None:
     """Add `backup` and `restore` to Flask-Migrate's `db` group (a plain click group, shared)."""
-    from flask_migrate.cli import db as db_group
-
     db_group.add_command(backup_command)
     db_group.add_command(restore_command)

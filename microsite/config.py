@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .ratelimit import default_storage_uri
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CLINIC_FILE = Path(__file__).resolve().parent / "content" / "clinic.toml"
 
@@ -47,7 +49,7 @@ def _secret_key(instance_path: Path) -> str:
 
 
 def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Build the Flask config from environment variables (see README "Settings")."""
+    """Build the Flask config from environment variables (docs/settings.md)."""
     env = dict(os.environ if env is None else env)
     get = env.get
     database_url = get("DATABASE_URL") or f"sqlite:///{instance_path / 'microsite.sqlite3'}"
@@ -223,8 +225,6 @@ def finalize(config: dict[str, Any], instance_path: Path) -> None:
     """Fill derived defaults and refuse settings that are unsafe outside the embedded mode."""
     _check_secret_key(config)
     if not config.get("RATELIMIT_STORAGE_URI"):
-        from .ratelimit import default_storage_uri
-
         database_url = config["SQLALCHEMY_DATABASE_URI"]
         config["RATELIMIT_STORAGE_URI"] = default_storage_uri(database_url, instance_path)
     if not config.get("SECRET_KEY"):

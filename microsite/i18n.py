@@ -15,6 +15,7 @@ from babel.dates import format_date, format_time, get_day_names
 from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_babel import force_locale, get_locale
 
+from .content import article_in
 from .extensions import babel
 
 LANGUAGES = ("en", "es")  # English first: the x-default
@@ -117,4 +118,4 @@ def init_app(app: Flask) -> None:
     def language():
         """The page's language, and the article in it (content/article.md or article.es.md)."""
         lang = current_language()
-        return {"lang": lang, "article": app.extensions["articles"][lang]}
+        return {"lang": lang, "article": article_in(lang)}

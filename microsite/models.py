@@ -62,6 +62,10 @@ class LeadStatus:
         SPAM: "Suspected spam",
     }
 
+    @classmethod
+    def label_of(cls, status: str) -> str:
+        return cls.LABELS.get(status, status)
+
 
 def phone_digits(phone: str) -> str:
     """A number's digits, last first: whatever staff type (a full number in any format, or its last

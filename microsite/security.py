@@ -77,17 +77,19 @@ class SecurityHeaders:
 
 
 class _StrictFormDataParser(FormDataParser):
-    """Undecodable bytes become U+FFFD, which validation refuses.
+    """A urlencoded form's undecodable bytes become U+FFFD, which validation refuses.
 
-    Werkzeug turns them into "%FF"-style text instead, which would be stored as if the visitor had
-    typed it. This restates Werkzeug's private `FormDataParser._parse_urlencoded` (3.1), for
-    correctness: check it at every Werkzeug upgrade (tests/test_bad_input.py fails if it stops
-    being called).
+    Werkzeug keeps an undecodable %-escape as the text "%FF", which would be stored as if the visitor
+    had typed it, and drops a whole body of raw undecodable bytes. So urlencoded bodies are parsed
+    here, through `parse`, the parser's public method (Request.form_data_parser_class is how Flask
+    chooses it); multipart goes to Werkzeug's own.
     """
 
-    def _parse_urlencoded(self, stream, mimetype, content_length, options):
-        items = parse_qsl(stream.read().decode("utf-8", "replace"), keep_blank_values=True, errors="replace")
-        return stream, self.cls(items), self.cls()
+    def parse(self, stream, mimetype, content_length, options=None):
+        if mimetype != "application/x-www-form-urlencoded":
+            return super().parse(stream, mimetype, content_length, options)
+        text = stream.read().decode("utf-8", "replace")
+        return stream, self.cls(parse_qsl(text, keep_blank_values=True, errors="replace")), self.cls()
 
 
 class Request(flask.Request):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import phonenumbers
 from flask import Flask, current_app
+
+from .clinictime import clinic_zone
 
 
 def aria(field, hint: bool = False, describe: bool = True, extra: dict | None = None) -> dict:
@@ -20,10 +21,6 @@ def aria(field, hint: bool = False, describe: bool = True, extra: dict | None = 
     if field.errors:
         attrs["aria-invalid"] = "true"
     return attrs
-
-
-def clinic_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["STAFF_TIMEZONE"])
 
 
 def local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -32,7 +32,7 @@ CHROME_FLAGS = (
 PAGES = {
     "landing": "/",
     "bradenton": "/ketamine-therapy-bradenton",
-    # The Spanish pages (issue 16) are held to the same 100s.
+    # The Spanish pages are held to the same 100s.
     "landing-es": "/es/",
     "bradenton-es": "/es/terapia-con-ketamina-bradenton",
 }

@@ -2,14 +2,14 @@
 
 Everything runs on 127.0.0.1 and back to back, because this machine is shared and noisy: each figure is
 read as a ratio to a baseline measured in the same rounds. gunicorn serves the apps with the
-repository's gunicorn.conf.py, as README "Deploy" tells operators to. nginx serves a saved copy of the
+repository's gunicorn.conf.py, as docs/operating.md tells operators to. nginx serves a saved copy of the
 landing page as a static file, and, as deploy/nginx does, the app through its `proxy_cache` microcache
 (deploy/nginx/microsite-cache.conf). A local aiosmtpd server receives the staff emails (one answers at
 once, one takes 2 s per message).
 
     .venv/bin/python scripts/bench.py [--duration 8] [--rounds 5] [--connections 32]
 
-The targets (issue 12): GET / at least 0.9x hello-world, its 304 at least 1.0x; GET / through the
+The targets: GET / at least 0.9x hello-world, its 304 at least 1.0x; GET / through the
 microcache at least 0.8x nginx's static file; while one address floods POST /consultation (answered
 429), readers of / keep a p99 within 2x of their p99 without the flood. The POSTs, the 300-lead drain
 and the slow-SMTP p99 are reported. Prints a table (requests/s, p50, p99: medians over the rounds) and

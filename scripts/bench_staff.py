@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from microsite import create_app  # noqa: E402
+from microsite.clinictime import schedule_for  # noqa: E402
 from microsite.database import writing  # noqa: E402
 from microsite.extensions import db  # noqa: E402
 from microsite.models import Lead, LeadStatus, Notification, PageViewCount  # noqa: E402
-from microsite.reports import speed  # noqa: E402
-from microsite.staff import accounts  # noqa: E402
+from microsite.staff import accounts, inbox  # noqa: E402
 
 EMAIL, PASSWORD = "bench@example.com", "a long bench password 17"
 SIZES = [int(n) for n in os.environ.get("BENCH_STAFF_SIZES", "10000,100000,1000000").split(",") if n]
@@ -125,7 +125,7 @@ def config(url: str, tmp: Path) -> dict:
 def phone_digits_of(e164: str) -> str | None:
     """The digits column, when this checkout has one (so the bench runs before and after it)."""
     try:
-        from microsite.leads.service import phone_digits
+        from microsite.leads.service import phone_digits  # noqa: PLC0415 -- absent from older checkouts
     except ImportError:
         return None
     return phone_digits(e164)
@@ -136,7 +136,7 @@ def lead_rows(n: int, now: datetime, rng: random.Random):
     has_digits = "phone_digits" in Lead.__table__.c
     # Kept at first contact by the app (staff/inbox.py), so kept here too when this checkout has it.
     has_minutes = "first_contact_minutes" in Lead.__table__.c
-    schedules = {office: speed.schedule_for(office) for office in ("bradenton", "sarasota")}
+    schedules = {office: schedule_for(office) for office in ("bradenton", "sarasota")}
     statuses, weights = zip(*STATUSES, strict=True)
     span = YEARS_DAYS * 86400
     for i in range(n):
@@ -286,8 +286,6 @@ def deep_page_path(app, n: int, probe: dict) -> str:
     per_page = app.config["STAFF_PAGE_SIZE"]
     page = max(2, n // 2 // per_page)
     with app.app_context():
-        from microsite.staff import inbox
-
         cursor = getattr(inbox, "cursor_of", None)
         if cursor is None:
             return f"/staff/?page={page}"

@@ -14,6 +14,7 @@ import argparse
 import cProfile
 import importlib.util
 import io
+import logging
 import os
 import pstats
 import re
@@ -25,13 +26,15 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
+from werkzeug.test import EnvironBuilder
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from microsite import create_app  # noqa: E402
+
 
 def environ(path: str = "/", method: str = "GET", body: bytes = b"", **headers) -> dict:
-    from werkzeug.test import EnvironBuilder
-
     content_type = "application/x-www-form-urlencoded" if body else None
     builder = EnvironBuilder(path=path, method=method, headers=headers, data=body, content_type=content_type)
     return builder.get_environ()
@@ -77,9 +80,7 @@ def main() -> int:
         [str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "db", "upgrade"],
         cwd=ROOT, check=True, capture_output=True,
     )  # fmt: skip
-    import logging
-
-    from wsgi import app
+    from wsgi import app  # noqa: PLC0415 -- wsgi builds the app as it is imported: once the database is made
 
     # Loaded by path: this folder's bench.py would shadow the bench/ folder as a module name.
     spec = importlib.util.spec_from_file_location("hello", ROOT / "bench" / "hello.py")
@@ -110,8 +111,6 @@ def main() -> int:
 
     # A second app whose limit is spent: every POST is refused with the 429 page.
     os.environ.update(RATELIMIT_ENABLED="true", RATELIMIT_CONSULTATION="1 per hour")
-    from microsite import create_app
-
     limited = create_app()
     flood = environ("/consultation", "POST", body=b"full_name=x", **browser)
     call(limited, flood)

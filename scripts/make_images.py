@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from microsite.config import DEFAULT_CLINIC_FILE  # noqa: E402
-from microsite.content import load_article, load_clinic  # noqa: E402
+from microsite.content.article import load_article  # noqa: E402
+from microsite.content.clinic import load_clinic  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
@@ -40,7 +41,7 @@ svg{{width:180px;height:180px;display:block}}</style></head><body>{mark}</body><
 def squeeze(path: Path, colors: int) -> None:
     """Reduce to a small palette: the card is flat colour and text, so it stays sharp."""
     try:
-        from PIL import Image
+        from PIL import Image  # noqa: PLC0415 -- Pillow is optional: only this script uses it
     except ImportError:
         print(f"Pillow is not importable: {path.name} keeps its full colours")
         return

@@ -8,7 +8,7 @@
   try { from = new URL(document.referrer); } catch (e) { /* none */ }
   if (from && from.origin === location.origin) from = null;
 
-  // One page view, counted without cookies (README "Counting page views").
+  // One page view, counted without cookies (docs/site.md, "Counting page views").
   addEventListener("pageshow", function () {
     if (navigator.globalPrivacyControl || !navigator.sendBeacon) return;
     var tags = new URLSearchParams(location.search), data = new URLSearchParams({ path: location.pathname });

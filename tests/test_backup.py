@@ -1,4 +1,4 @@
-"""`flask db backup` and `flask db restore` (issue 17): copies taken while the site serves, put back."""
+"""`flask db backup` and `flask db restore`: copies taken while the site serves, put back."""
 
 from __future__ import annotations
 
@@ -263,17 +263,17 @@ def test_the_daily_timer_runs_this_command(tmp_path):
 
 
 @pytest.mark.postgres
-def test_both_commands_refuse_on_postgresql_and_point_to_the_readme(tmp_path, postgres_url):
+def test_both_commands_refuse_on_postgresql_and_point_to_the_docs(tmp_path, postgres_url):
     app = create_app(make_config(postgres_url, tmp_path, BACKUP_DIR=str(tmp_path / "backups")))
     any_file = tmp_path / "x.sqlite3"
     any_file.write_text("")
     for args in (["backup"], ["restore", str(any_file), "--yes"]):
         result = run(app, *args)
         assert result.exit_code == 1, result.output
-        assert "pg_dump" in result.output and "README" in result.output, result.output
+        assert "pg_dump" in result.output and "docs/backups.md" in result.output, result.output
     assert not (tmp_path / "backups").exists()
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("\n### Backups\n", 1)[1].split("\n### ", 1)[0]  # the pointer's target
+    # The pointer's target.
+    section = (Path(__file__).resolve().parent.parent / "docs" / "backups.md").read_text()
     assert "pg_dump" in section and "point-in-time" in section and "Litestream" in section
 
 

@@ -36,7 +36,7 @@ BAD_BYTES = [
     (b"Mar%ff%feia", "invalid UTF-8"),
     (b"Maria%1b%5b31m", "terminal escape"),
     (b"Maria%c2%85X", "C1 next line"),
-    # Invisible characters (issue 13): they make one name look like another, or hide text.
+    # Invisible characters: they make one name look like another, or hide text.
     (b"Ma%E2%80%8Bria", "U+200B zero-width space"),
     (b"Ma%E2%80%8Eria", "U+200E left-to-right mark"),
     (b"Ma%E2%80%8Fria", "U+200F right-to-left mark"),

@@ -150,7 +150,7 @@ def test_the_landing_pages_campaign_reaches_the_lead_and_the_staff_email(browser
     mail_dir = Path(live.config["MAIL_FILE_DIR"])
     [eml] = [p for p in mail_dir.glob("*.eml") if f"-lead-{lead.id}-" in p.name]
     body = message_from_bytes(eml.read_bytes(), policy=default).get_body(("plain",)).get_content()
-    # The staff email carries the minimum necessary: the campaign stays in the inbox (issue 14).
+    # The staff email carries the minimum necessary: the campaign stays in the inbox.
     assert f"Campaign {'js' if javascript else 'nojs'}" in body and "spring" not in body
     assert context.cookies() == []
     context.close()
@@ -171,7 +171,7 @@ def fill_spanish_form(page, name: str) -> str:
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 def test_a_spanish_visitor_is_stored_as_spanish_and_staff_are_told(browser, tmp_path, smtp, javascript):
-    """Issue 16: the Spanish form sent by clicking stores a lead marked "es", thanks in Spanish, and the
+    """The Spanish form sent by clicking stores a lead marked "es", thanks in Spanish, and the
     staff email (to a real SMTP server) says "Prefers Spanish"."""
     from microsite.notify.outbox import run_once
 

@@ -1,4 +1,4 @@
-"""Say only what the studies show (issue 14): the article, its sources, the privacy notice and the promises.
+"""Say only what the studies show: the article, its sources, the privacy notice and the promises.
 
 Each test names the item it keeps fixed. The clinic's own facts (prices, Spravato, reviewer, legal name,
 privacy contact) come from the data file and show only when it gives them, so those tests write a
@@ -18,7 +18,8 @@ from conftest import make_config, text_of
 
 from microsite import create_app
 from microsite.config import DEFAULT_CLINIC_FILE
-from microsite.content import ARTICLE_FILE, load_article, load_clinic
+from microsite.content.article import ARTICLE_FILE, load_article
+from microsite.content.clinic import load_clinic
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE_PAGES = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota"]

@@ -1,4 +1,4 @@
-"""Counting without cookies (issue 15, sections 1 and 2): POST /v, the daily counters, their purge, and
+"""Counting without cookies: POST /v, the daily counters, their purge, and
 views, leads and conversion on the staff dashboard and in its CSV.
 
 Route tests run on a SQLite file; the upsert under parallel requests and the dashboard's hand-computed

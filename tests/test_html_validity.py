@@ -24,8 +24,9 @@ from sqlalchemy import select
 from microsite import create_app
 from microsite.database import writing
 from microsite.extensions import db
+from microsite.leads.notifications import build_staff_message
 from microsite.models import Lead, Notification, Question, QuestionStatus, utcnow
-from microsite.notify.email import build_message, build_staff_message
+from microsite.notify.kinds import build as build_message
 from microsite.staff import accounts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,14 +40,14 @@ PUBLIC = [
     "/thanks",
     "/privacy",
     "/no-such-page",
-    # The same pages in Spanish (issue 16).
+    # The same pages in Spanish.
     "/es/",
     "/es/terapia-con-ketamina-bradenton",
     "/es/terapia-con-ketamina-sarasota",
     "/es/gracias",
     "/es/privacidad",
     "/es/no-existe",
-    # Readers' questions (issue 18): the thank-you pages.
+    # Readers' questions: the thank-you pages.
     "/questions/thanks",
     "/es/preguntas/gracias",
 ]
@@ -273,7 +274,7 @@ def _ids(html: str) -> Counter:
 
 
 def test_no_page_repeats_an_id(documents):
-    """The lead page's forms each carried id="csrf_token" (issue 14, item 15), as the account page's do."""
+    """No page repeats an id: each form's token among them, on a page with several forms."""
     for name in DOCUMENT_NAMES:
         repeated = [i for i, n in _ids(documents[name]).items() if n > 1]
         assert repeated == [], (name, repeated)

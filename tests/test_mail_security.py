@@ -1,4 +1,4 @@
-"""Mail that cannot be misdirected or jammed (issue 13, items 1, 2 and 10).
+"""Mail that cannot be misdirected or jammed.
 
 The SMTP password and the lead go only to a server whose certificate checks out; no notification,
 whatever its lead holds, stops the others or stays "sending"; internationalised addresses are refused

@@ -46,7 +46,7 @@ def test_clinic_facts_come_from_the_data_file(client, app):
 
 
 def test_article_is_rendered_once_at_start_up(app, monkeypatch):
-    from microsite import content
+    from microsite.content import article as content
 
     def fail(*args, **kwargs):
         raise AssertionError("the article was rendered again during a request")

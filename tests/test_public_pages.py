@@ -90,7 +90,7 @@ def test_no_public_page_reads_the_session(app, client):
 def test_a_page_is_rendered_once_per_process(app, client, monkeypatch):
     import flask
 
-    from microsite import pages
+    from microsite.pages import views as pages
 
     client.get("/")
     calls = []

@@ -1,4 +1,4 @@
-"""Readers' questions (issue 18): the form under the article and its defences, the staff queue, crisis
+"""Readers' questions: the form under the article and its defences, the staff queue, crisis
 words, publishing with the page cache catching up, the reader's one email, and retention.
 
 Real parts: SQLite and PostgreSQL (the `app` fixture), aiosmtpd for the emails, the page cache in front
@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from test_staff import login, post, staff  # noqa: F401 -- `staff` is a fixture
 
 from microsite import create_app
-from microsite.content import DEFAULT_CRISIS_WORDS, folded_words
+from microsite.content.clinic import DEFAULT_CRISIS_WORDS, folded_words
 from microsite.database import writing
 from microsite.extensions import db
 from microsite.models import AuditEvent, Notification, Question, QuestionStatus, utcnow

@@ -1,4 +1,4 @@
-"""Readers' questions in a real browser (issue 18): a reader asks, staff answer and publish, the answer
+"""Readers' questions in a real browser: a reader asks, staff answer and publish, the answer
 shows under the article with its JSON-LD, and the reader's one email goes out through a real SMTP
 server (aiosmtpd), after which the address is gone. A question with crisis words reaches the office's
 inbox at once (the web process's own sender) and tops the staff queue. axe-core checks the pages.

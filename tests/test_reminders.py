@@ -20,14 +20,14 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from microsite import create_app
-from microsite.content import Hours
+from microsite.clinictime import schedule_for
+from microsite.content.clinic import Hours
 from microsite.database import writing
 from microsite.extensions import db
 from microsite.models import Lead, LeadStatus, Notification, NotificationStatus
 from microsite.notify.outbox import run_once
 from microsite.notify.schedule import schedule_due
 from microsite.officehours import Schedule, format_minutes
-from microsite.reports import speed
 from microsite.staff import accounts, inbox
 
 NY = ZoneInfo("America/New_York")
@@ -498,7 +498,7 @@ def test_the_wait_is_kept_at_first_contact_and_the_dashboard_reads_it(app, staff
         contacted = friday_before + timedelta(days=2, hours=16, minutes=40)
         inbox.change_status(lead_id, LeadStatus.CONTACTED, now=contacted)
         # 40 minutes, unless the clinic file makes one of those days a holiday.
-        expected = speed.schedule_for("bradenton").minutes_between(friday_before, contacted)
+        expected = schedule_for("bradenton").minutes_between(friday_before, contacted)
         assert expected > 0 and db.session.get(Lead, lead_id).first_contact_minutes == pytest.approx(expected)
         db.session.rollback()
         with writing() as session:  # as if the hours had been counted differently when it was kept

@@ -1,4 +1,4 @@
-"""The public site in Spanish (issue 16): every page under /es/, linked to its English twin both ways,
+"""The public site in Spanish: every page under /es/, linked to its English twin both ways,
 as cacheable as the English pages, with the form, its messages and the error pages in Spanish."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from test_content import article_body_blocks, build, shipped_clinic, uncomment
 from test_outbox import outbox_once
 
 from microsite import create_app
-from microsite.content import ARTICLE_FILE, ARTICLE_FILE_ES, load_article
+from microsite.content.article import ARTICLE_FILE, ARTICLE_FILE_ES, load_article
 from microsite.errors import render_error
 from microsite.extensions import db
 from microsite.models import Lead

@@ -667,7 +667,7 @@ def test_dashboard_draws_with_inline_svg(app, client, staff):
 
 
 def test_source_of_a_lead():
-    from microsite.staff.dashboard import source_of
+    from microsite.reports.dashboard import source_of
 
     assert source_of("Google", "https://bing.com/") == "google"
     assert source_of(None, "https://www.bing.com/search?q=x") == "bing.com"

@@ -1,4 +1,4 @@
-"""Issue 13 on the staff side: throttling instead of a lockout, logins that end on the server, one-time
+"""The staff side's defences: throttling instead of a lockout, logins that end on the server, one-time
 codes that work once under parallel requests, log lines nobody can forge, the account page's checks,
 the TOTP secret kept off the cookie, the `__Host-` cookie, the login's rate limit before the token."""
 

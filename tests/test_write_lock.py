@@ -1,4 +1,4 @@
-"""Reading takes no write lock (issue 12, point 5), with real gunicorn on a real SQLite file.
+"""Reading takes no write lock, with real gunicorn on a real SQLite file.
 
 While a staff member downloads a 10,000-lead CSV slowly and 20 failed staff logins hash their
 passwords at once, a visitor's POST answers 303 well inside SQLite's busy timeout and the lead is

@@ -10,21 +10,19 @@ offices: the offices' views therefore add up to more than the total.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from flask import current_app
 from sqlalchemy import func, select
 
+from ..clinictime import day_start
+from ..content import current_clinic
 from ..extensions import db
 from ..models import Lead, LeadStatus, PageViewCount
-from ..staff.export import neutralise
-from ..staff.templating import day_start
-from .store import own_hosts, source_of
+from ..spreadsheet import csv_lines as spreadsheet_lines
+from .store import own_hosts, pages_with_the_form, source_of
 
 PRESETS = (7, 30, 90)  # "the last N days", today included
 DEFAULT_DAYS = 30
@@ -154,14 +152,14 @@ EMPTY = {
 def label(dimension: str, value: str) -> str:
     """How a value is shown: an office by its city, an empty value by what it means."""
     if dimension == "office":
-        office = current_app.extensions["clinic"].office(value)
+        office = current_clinic().office(value)
         return office.city if office else value or EMPTY[dimension]
     return value or EMPTY[dimension]
 
 
 def _table(dimension: str, views: Counter, leads: Counter) -> list[Row]:
     """Rows by leads, then views, then name."""
-    form_pages = current_app.extensions["form_paths"]
+    form_pages = pages_with_the_form()
     rows = [
         Row(label(dimension, value), views[value], leads[value], dimension != "page" or value in form_pages)
         for value in views.keys() | leads.keys()
@@ -171,7 +169,7 @@ def _table(dimension: str, views: Counter, leads: Counter) -> list[Row]:
 
 def build(period: Period) -> Report:
     """The report for `period`: a total, and a table per dimension."""
-    form_pages = current_app.extensions["form_paths"]
+    form_pages = pages_with_the_form()
     view_rows = _views(period)
     lead_rows = _leads(period)
     views = {name: Counter() for name in DIMENSIONS}
@@ -205,31 +203,15 @@ def build(period: Period) -> Report:
 def csv_lines(report: Report) -> Iterator[str]:
     """The report as CSV, a line at a time: one row per table line, conversion as a fraction.
 
-    Campaign tags are whatever a link said, so every cell goes through the leads export's
-    neutralise(): none can start a spreadsheet formula.
+    Campaign tags are whatever a link said, so every cell is neutralised (spreadsheet.py): none can
+    start a spreadsheet formula.
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    yield "\ufeff"  # Excel reads the file as UTF-8
     period = report.period
-    writer.writerow(["from", "to", "dimension", "value", "views", "leads", "conversion"])
     lines = [("total", report.total)] + [(name, row) for name, rows in report.tables.items() for row in rows]
-    for name, row in lines:
-        conversion = "" if row.conversion is None else f"{row.conversion:.4f}"
-        writer.writerow(
-            [
-                neutralise(cell)
-                for cell in (
-                    period.since.isoformat(),
-                    period.until.isoformat(),
-                    name,
-                    row.label,
-                    row.views,
-                    row.leads,
-                    conversion,
-                )
-            ]
-        )
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+    rows = (
+        [period.since.isoformat(), period.until.isoformat(), name, row.label, row.views, row.leads,
+         "" if row.conversion is None else f"{row.conversion:.4f}"]
+        for name, row in lines
+    )  # fmt: skip
+    header = ["from", "to", "dimension", "value", "views", "leads", "conversion"]
+    return spreadsheet_lines([header, *rows])

@@ -14,25 +14,26 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, url_for
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..clinictime import clinic_today
+from ..content import current_clinic
 from ..database import writing
 from ..extensions import db
 from ..i18n import LANGUAGES
 from ..leads.forms import clean_hidden
-from ..models import PageViewCount, utcnow
-from ..templating import clinic_zone
+from ..models import PageViewCount
 
 # A host name as browsers write it (IDNA, lower case): anything else is not a site's name.
 _HOSTNAME = re.compile(r"^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$")
 TAG_LIMIT = 100  # the columns' length, and leads' utm_* columns'
 
 
-def counted_paths(app: Flask) -> frozenset[str]:
+def find_counted_paths(app: Flask) -> frozenset[str]:
     """The public pages whose views are counted: the article, each office's page, privacy, thanks.
 
     Not sitemap.xml or robots.txt, which no person reads; no staff page, error or made-up path.
     """
     with app.test_request_context():
-        offices = app.extensions["clinic"].offices
+        offices = current_clinic().offices
         return frozenset(
             url_for(endpoint, lang=lang, **values)
             for lang in LANGUAGES
@@ -45,11 +46,11 @@ def counted_paths(app: Flask) -> frozenset[str]:
         )
 
 
-def pages_with_the_form(app: Flask) -> dict[str, tuple[str, ...]]:
+def find_pages_with_the_form(app: Flask) -> dict[str, tuple[str, ...]]:
     """The pages that carry the consultation form, each with the offices its form offers: the article
     both, an office's page its own (preselected)."""
     with app.test_request_context():
-        offices = app.extensions["clinic"].offices
+        offices = current_clinic().offices
         pages: dict[str, tuple[str, ...]] = {}
         for lang in LANGUAGES:
             pages[url_for("pages.index", lang=lang)] = tuple(office.slug for office in offices)
@@ -89,15 +90,20 @@ def own_hosts(request_host: str | None = None) -> frozenset[str]:
     return frozenset(hosts - {""})
 
 
-def clinic_today() -> date:
-    """Today at the clinic: the day a view is counted under, as leads are shown by the clinic's clock."""
-    return utcnow().astimezone(clinic_zone()).date()
+def counted_paths() -> frozenset[str]:
+    """The paths whose views are counted (found at start-up)."""
+    return current_app.extensions["counted_paths"]
+
+
+def pages_with_the_form() -> dict[str, tuple[str, ...]]:
+    """The paths that carry the consultation form, each with its offices (found at start-up)."""
+    return current_app.extensions["form_paths"]
 
 
 def dimensions(fields: Mapping[str, str], request_host: str | None = None) -> dict[str, str] | None:
     """The counter's key for a beacon's fields, or None when its page is not one that is counted."""
     path = fields.get("path", "")
-    if path not in current_app.extensions["counted_paths"]:
+    if path not in counted_paths():
         return None
     return {
         "path": path,

@@ -1,78 +1,23 @@
-"""The consultation form: POST /consultation. The form on the public pages is part of their cached bytes."""
+"""Consultation requests: the form (forms.py), its capture into a lead and its notifications in one
+transaction (service.py), what the outbox sends about a lead (notifications.py, reminders.py), POST
+/consultation (views.py), and `flask leads` (cli.py)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, g, redirect, render_template, url_for
-from flask_wtf.csrf import CSRFError
+from flask import Flask
 
 from .. import notify
-from ..errors import render_error
-from ..extensions import limiter
-from .attribution import attribution, landing_of
-from .forms import ConsultationForm
-from .service import TooManyForContact, capture
-
-bp = Blueprint("leads", __name__)
-# A limit on the blueprint (its one route), not on the view: Flask-Limiter checks it in its own
-# before_request hook, ahead of the cross-origin and token checks, so refused requests count too.
-limiter.limit(lambda: current_app.config["RATELIMIT_CONSULTATION"])(bp)
-
-
-def _clinic():
-    return current_app.extensions["clinic"]
-
-
-def blank_form(location: str | None = None, language: str = "en") -> ConsultationForm:
-    """The form every public page shows: empty, with `location`'s office chosen, in the page's language."""
-    form = ConsultationForm(formdata=None, offices=_clinic().offices)
-    form.location.data = location
-    form.language.data = language
-    return form
-
-
-def _posted_form() -> ConsultationForm:
-    """The visitor's form as sent, carrying the page it came from for a form shown again."""
-    form = ConsultationForm(offices=_clinic().offices)
-    form.landing.data = landing_of(form)
-    return form
-
-
-def render_form_again(form: ConsultationForm, status: int, expired: bool = False):
-    """The form alone, with the visitor's values and its messages at the top (they must be seen first).
-
-    A token only for a browser that vouched for nothing (crossorigin.py): every other visitor gets
-    no cookie even here.
-    """
-    page = render_template("consultation.html", form=form, expired=expired, token=g.get("needs_token"))
-    return page, status
-
-
-@bp.post("/consultation")
-def consultation():
-    form = _posted_form()
-    # The page's language, for its messages, the page shown again and the thank-you page.
-    g.language = form.language_code()
-    if not form.validate():
-        return render_form_again(form, 422)
-    try:
-        captured = capture(form, _clinic(), attribution(form, form.landing.data))
-    except TooManyForContact:
-        return render_error(429, {"Retry-After": "3600"}, reason="contact")
-    for notification_id in captured.to_send:
-        notify.hand_off(notification_id)
-    return redirect(url_for("pages.thanks", lang=g.language), 303)
-
-
-@bp.errorhandler(CSRFError)
-def token_missing(error: CSRFError):
-    """No Fetch Metadata and no valid token: the visitor's own values again, with a token to send."""
-    form = _posted_form()
-    g.language = form.language_code()
-    return render_form_again(form, 400, expired=True)
+from ..models import NotificationKind
+from . import notifications, reminders
+from .cli import leads_cli
+from .views import bp
 
 
 def init_app(app: Flask) -> None:
-    from .cli import leads_cli
-
     app.register_blueprint(bp)
     app.cli.add_command(leads_cli)
+    notify.register(app, NotificationKind.LEAD, notifications.build_staff_message)
+    notify.register(app, NotificationKind.WEBHOOK, notifications.build_webhook)
+    notify.register(app, NotificationKind.REMINDER, reminders.build_message)
+    notify.register(app, NotificationKind.ESCALATION, reminders.build_message)
+    notify.register_due(app, reminders.due)

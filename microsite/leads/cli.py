@@ -8,9 +8,13 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from .. import audit
+from ..clinictime import clinic_today
+from ..content import current_clinic
 from ..database import writing
-from ..models import LeadStatus, utcnow
-from ..templating import clinic_zone
+from ..models import LeadStatus
+from .export import csv_lines
+from .filter import LeadFilter
 from .retention import purge_counts, purge_leads, purge_questions
 
 leads_cli = AppGroup("leads", help="Work with stored consultation requests.")
@@ -28,7 +32,7 @@ def purge(days: int | None) -> None:
     """Delete old leads with their notifications, suspected spam after SPAM_RETENTION_DAYS, readers'
     questions never published (and the reader's details of published ones), and page-view counters
     after COUNTS_RETENTION_MONTHS."""
-    days = days or current_app.extensions["clinic"].retention_days
+    days = days or current_clinic().retention_days
     deleted = purge_leads(days, current_app.config["SPAM_RETENTION_DAYS"])
     click.echo(f"leads: deleted {deleted} lead(s) older than {days} days or spam older than "
                f"{current_app.config['SPAM_RETENTION_DAYS']} days")  # fmt: skip
@@ -36,7 +40,7 @@ def purge(days: int | None) -> None:
     click.echo(f"questions: deleted {deleted} unpublished question(s) and removed the reader's name and "
                f"email from {anonymised} more, older than {days} days")  # fmt: skip
     months = current_app.config["COUNTS_RETENTION_MONTHS"]
-    counters = purge_counts(months, utcnow().astimezone(clinic_zone()).date())
+    counters = purge_counts(months, clinic_today())
     click.echo(f"page views: deleted {counters} daily counter(s) older than {months} months")
 
 
@@ -44,10 +48,11 @@ def _office(value: str | None) -> str | None:
     if not value:
         return None
     wanted = value.strip().lower()
-    for office in current_app.extensions["clinic"].offices:
+    offices = current_clinic().offices
+    for office in offices:
         if wanted in (office.slug, office.city.lower()):
             return office.slug
-    names = ", ".join(o.slug for o in current_app.extensions["clinic"].offices)
+    names = ", ".join(o.slug for o in offices)
     raise click.BadParameter(f"{value!r} is none of: {names}", param_hint="--office")
 
 
@@ -73,10 +78,6 @@ def _who() -> str:
 )
 def export(since, office, status, output) -> None:
     """Write the leads, newest first, as CSV; a cell that could run as a formula is neutralised."""
-    from ..staff import audit
-    from ..staff.export import csv_lines
-    from ..staff.inbox import LeadFilter
-
     lead_filter = LeadFilter(office=_office(office), status=status, since=since.date() if since else None)
     with writing():
         audit.record("leads.export", detail=f"cli {lead_filter.describe()}", actor=f"cli:{_who()}")

@@ -22,6 +22,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
+from ..content import current_clinic
+
 # Invisible characters that change how text reads or where it breaks, without showing: the zero-width
 # space, the direction marks (LRM, RLM, Arabic letter mark) and overrides, the word joiner, the byte-
 # order mark, the line and paragraph separators, the tag characters; and U+FFFD, what undecodable
@@ -242,3 +244,11 @@ class ConsultationForm(PublicForm):
         parts = [self.location.data or "", self.phone_e164 or "", self.email_normalized or "",
                  self.cleaned_message() or ""]  # fmt: skip
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def blank_form(location: str | None = None, language: str = "en") -> ConsultationForm:
+    """The form every public page shows: empty, with `location`'s office chosen, in the page's language."""
+    form = ConsultationForm(formdata=None, offices=current_clinic().offices)
+    form.location.data = location
+    form.language.data = language
+    return form

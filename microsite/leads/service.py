@@ -9,7 +9,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import bindparam, func, insert, or_, select
 
-from ..content import Clinic
+from ..content.clinic import Clinic
 from ..database import write_connection
 from ..models import (
     Lead,

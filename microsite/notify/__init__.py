@@ -1,21 +1,37 @@
-"""Staff notifications: the emails and webhooks, the outbox sender, what time makes due, `flask outbox`,
-`flask webhooks`, `flask report`."""
+"""Delivery: the outbox and its sender (claims, retries, back-off), the email and webhook transports,
+`flask outbox` and `flask webhooks`. It knows no feature: each package registers its kinds of
+notification here (kinds.py)."""
 
 from __future__ import annotations
 
 from flask import Flask, current_app
 
 from .cli import outbox_cli, webhooks_cli
+from .kinds import AfterSent, Builder, DueFinder, Registry
 from .outbox import Dispatcher
 
 
 def init_app(app: Flask) -> None:
-    from ..reports.cli import report_cli
-
+    """Before the packages that register kinds: they find the registry here."""
+    app.extensions["notification_kinds"] = Registry()
     app.extensions["outbox"] = Dispatcher(app, threads=app.config.get("OUTBOX_THREADS", 1))
     app.cli.add_command(outbox_cli)
     app.cli.add_command(webhooks_cli)
-    app.cli.add_command(report_cli)  # the weekly summary goes out through the outbox
+
+
+def register(app: Flask, kind: str, build: Builder, after_sent: AfterSent | None = None) -> None:
+    """Let the outbox send notifications of `kind`: `build` makes the email or webhook from the stored
+    row, `after_sent` (if any) runs once it is out."""
+    app.extensions["notification_kinds"].add(kind, build, after_sent)
+
+
+def register_due(app: Flask, find_due: DueFinder) -> None:
+    """Let each sweep ask `find_due(now)` what time has made due (reminders, a weekly summary)."""
+    app.extensions["notification_kinds"].due_finders.append(find_due)
+
+
+def _dispatcher() -> Dispatcher:
+    return current_app.extensions["outbox"]
 
 
 def start_inline_sender(app: Flask) -> None:
@@ -31,4 +47,4 @@ def start_inline_sender(app: Flask) -> None:
 def hand_off(notification_id: int) -> None:
     """After the commit: let this process's background sender deliver it now."""
     if current_app.config["OUTBOX_INLINE"]:
-        current_app.extensions["outbox"].hand_off(notification_id)
+        _dispatcher().hand_off(notification_id)

@@ -28,9 +28,9 @@ from sqlalchemy.exc import OperationalError
 
 from ..database import writing
 from ..extensions import db
-from ..models import DeliveryAttempt, Notification, NotificationKind, NotificationStatus, utcnow
-from . import webhook
-from .email import build_message
+from ..models import DeliveryAttempt, Notification, NotificationStatus, utcnow
+from . import kinds, webhook
+from .schedule import schedule_due
 from .transport import PermanentError, TransientError, deliver
 
 log = logging.getLogger(__name__)
@@ -151,14 +151,13 @@ def _unexpected(step: str, about: str, notification_id: int, exc: Exception) -> 
 def _prepare(notification: Notification, about: str, created_at) -> Callable[[], int | None]:
     """Build the notification's email or webhook now, while it is read; returns what sends it (and
     gives the answer's HTTP status, for a webhook)."""
-    if notification.kind == NotificationKind.WEBHOOK:
-        request = webhook.build(notification)
-        return lambda: webhook.deliver(request)
-    message = build_message(notification)
+    built = kinds.build(notification)
+    if isinstance(built, webhook.WebhookRequest):
+        return lambda: webhook.deliver(built)
     # leads/retention.py finds a purged lead's files by "-lead-<id>-notification-".
     label = about.replace(" ", "-").replace(":", "-")
     name = f"{created_at:%Y%m%dT%H%M%S}-{label}-notification-{notification.id}"
-    return lambda: deliver(message, name)
+    return lambda: deliver(built, name)
 
 
 def send_claimed(notification_id: int, worker: str) -> str:
@@ -172,9 +171,9 @@ def send_claimed(notification_id: int, worker: str) -> str:
     lead_id = notification.lead_id
     created_at = notification.created_at
     attempts = notification.attempts
-    kind, once_key = notification.kind, notification.once_key
+    claimed = kinds.Sent(notification_id, notification.kind, notification.once_key, lead_id)
     # What the logs and the .eml file name it by: its lead ("lead 12"), or its key ("weekly:2026-W48").
-    about = f"lead {lead_id}" if lead_id is not None else notification.once_key or notification.kind
+    about = f"lead {lead_id}" if lead_id is not None else claimed.once_key or claimed.kind
     send = None
     outcome: Exception | None = None
     try:
@@ -203,12 +202,8 @@ def send_claimed(notification_id: int, worker: str) -> str:
         sent = {"status": NotificationStatus.SENT, "sent_at": now, "last_error": None}
         _finish(notification_id, worker, attempt, **sent)
         log.info("%s: notification %s sent (attempt %s)", about, notification_id, attempts)
-        if kind == NotificationKind.ANSWER:
-            from ..questions.service import forget_reader
-
-            # The address served its one purpose. Deleted even if this worker lost its claim meanwhile:
-            # the email is out either way.
-            forget_reader(int(once_key.split(":")[1]))
+        # Even if this worker lost its claim meanwhile: the message is out either way.
+        kinds.after_sent(claimed)
         return NotificationStatus.SENT
 
     give_up_at = created_at + timedelta(hours=current_app.config["OUTBOX_GIVE_UP_HOURS"])
@@ -250,12 +245,10 @@ def run_once(worker: str | None = None, batch: int = 10, waiting_too: bool = Fal
 
 
 def sweep(worker: str | None = None, waiting_too: bool = False) -> int:
-    """Put what time made due in the outbox (notify/schedule.py), then deliver all that is due.
+    """Put what time made due in the outbox (schedule.py), then deliver all that is due.
 
     A fault in the scheduling is logged and goes no further: the leads' own emails still go out.
     """
-    from .schedule import schedule_due
-
     try:
         schedule_due()
     except OperationalError:
@@ -263,7 +256,7 @@ def sweep(worker: str | None = None, waiting_too: bool = False) -> int:
         raise  # the database is away: sending fails too, and the caller says so once
     except Exception:
         db.session.rollback()
-        log.exception("outbox: reminders and the weekly summary could not be scheduled this time")
+        log.exception("outbox: what time made due could not be scheduled this time")
     return run_once(worker, waiting_too=waiting_too)
 
 
@@ -272,10 +265,10 @@ class Dispatcher:
 
     New notifications are handed over after their commit and sent at once; what piled up meanwhile
     is claimed in one batch. Every OUTBOX_POLL_SECONDS the thread also sweeps for retries and lapsed
-    claims, and for the reminders and the weekly summary that have come due. The thread starts in
+    claims, and for what time has made due (reminders, the weekly summary). The thread starts in
     the process that serves requests, after any fork. Nothing waits in memory only: a handed-over id
     is in the outbox too, and a sweep or `flask outbox run` takes it.
-    A busy site runs `flask outbox run` as its own service instead (README "Deploy").
+    A busy site runs `flask outbox run` as its own service instead (docs/operating.md).
     """
 
     def __init__(self, app: Flask, threads: int = 1):

@@ -47,12 +47,14 @@ def tls_context() -> ssl.SSLContext:
 
 
 class _Connection(flask_mail.Connection):
-    """Flask-Mail's connection, with a verified certificate, a timeout, and a QUIT that cannot undo a send."""
+    """Flask-Mail's connection, with a verified certificate, a timeout, and a QUIT that cannot undo a send.
 
-    def configure_host(self):
-        # Flask-Mail's own calls starttls() and SMTP_SSL without a context, and Python then accepts any
-        # certificate: the lead and the SMTP password would go to whoever answered. Re-check this at every
-        # Flask-Mail upgrade.
+    Only its two hooks are replaced; sending the message is Flask-Mail's own `send`.
+    """
+
+    def configure_host(self) -> smtplib.SMTP:
+        # Flask-Mail's opens SMTP without a timeout, and calls starttls() and SMTP_SSL without a context,
+        # with which Python accepts any certificate: the lead and the password would go to whoever answered.
         timeout = current_app.config["MAIL_TIMEOUT"]
         context = tls_context() if self.mail.use_ssl or self.mail.use_tls else None
         if self.mail.use_ssl:
@@ -69,9 +71,9 @@ class _Connection(flask_mail.Connection):
             raise
         return host
 
-    def __exit__(self, exc_type, exc_value, tb):
-        # Once the server has accepted the message, a dropped QUIT must not turn into a
-        # retry that sends it twice.
+    def __exit__(self, exc_type, exc_value, tb) -> None:
+        # Flask-Mail's lets a failed QUIT raise: after an accepted message that would be a retry that sends
+        # it twice, and after a failed one it would hide why.
         if self.host is not None:
             try:
                 self.host.quit()
@@ -89,6 +91,7 @@ def deliver(message: Message, name: str) -> None:
 
 def _send_smtp(message: Message) -> None:
     try:
+        # The state Flask-Mail's init_app keeps for this app, which its own Mail.connect() reads too.
         with _Connection(current_app.extensions["mail"]) as connection:
             if "SMTPUTF8" in message.mail_options:
                 _require_smtputf8(connection.host)

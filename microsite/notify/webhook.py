@@ -1,6 +1,7 @@
-"""Webhooks: a signed POST about a new real lead to each of WEBHOOK_URLS, per the Standard Webhooks spec.
+"""Webhooks: a signed POST to a receiver, per the Standard Webhooks specification.
 
-The body is built from the lead while the outbox reads it; the signature is made just before each
+What a webhook says is built by the package that sends it (leads/notifications.py: `lead.created` to
+each of WEBHOOK_URLS) while the outbox reads its notification; the signature is made just before each
 try, over `webhook-id.webhook-timestamp.body`, so a retry carries the same id and body with a fresh
 timestamp (receivers refuse old ones). Redirects are never followed: the body may hold health
 information, and only the configured URL may receive it.
@@ -59,44 +60,12 @@ def webhook_id(notification: Notification) -> str:
     return f"msg_{notification.id}_{created}{install}"
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-def lead_data(lead) -> dict:
-    """The lead as the receiver sees it: no name, contact details or message unless WEBHOOK_DETAIL=full."""
-    data = {
-        "id": lead.id,
-        "office": lead.location,
-        "created_at": _iso(lead.created_at),
-        "contact_method": lead.contact_method,
-        "language": lead.language,
-        "staff_url": f"{current_app.config['SITE_URL']}/staff/leads/{lead.id}",
-    }
-    if current_app.config["WEBHOOK_DETAIL"] == "full":
-        data.update(
-            full_name=lead.full_name,
-            phone=lead.phone,
-            email=lead.email,
-            best_time=lead.best_time,
-            message=lead.message,
-        )
-    return data
-
-
 def body(event: str, moment: datetime, data: dict) -> str:
-    return json.dumps({"type": event, "timestamp": _iso(moment), "data": data}, separators=(",", ":"))
-
-
-def build(notification: Notification) -> WebhookRequest:
-    """The `lead.created` webhook of a notification of kind "webhook"."""
-    if notification.lead is None:
-        raise PermanentError("the webhook's lead is gone")
-    if notification.target not in current_app.config["WEBHOOK_URLS"]:
-        # Taken out of WEBHOOK_URLS since (say, its business associate agreement ended): send nothing.
-        raise PermanentError(f"{host_of(notification.target or '')} is no longer in WEBHOOK_URLS")
-    payload = body("lead.created", notification.created_at, lead_data(notification.lead))
-    return WebhookRequest(notification.target, webhook_id(notification), payload)
+    return json.dumps({"type": event, "timestamp": iso(moment), "data": data}, separators=(",", ":"))
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

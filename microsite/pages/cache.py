@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import brotli
+from flask import current_app
 from werkzeug.http import parse_etags
 
 log = logging.getLogger(__name__)
@@ -150,3 +151,13 @@ class PageCache:
             if page is not None:
                 return page(environ, start_response)
         return self.wsgi_app(environ, start_response)
+
+
+def held_pages() -> dict[str, PublicPage]:
+    """This app's public pages, by path, as rendered so far in this process."""
+    return current_app.extensions["public_pages"]
+
+
+def page_freshness() -> Freshness:
+    """What keeps this app's held pages in step with the published questions."""
+    return current_app.extensions["page_freshness"]

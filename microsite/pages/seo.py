@@ -6,7 +6,9 @@ from typing import Any
 
 from flask import current_app, url_for
 
-from ..content import DAY_NAMES, Article, Clinic, Hours, Office, Source
+from ..content import article_in, current_clinic
+from ..content.article import Article, Source
+from ..content.clinic import DAY_NAMES, Clinic, Hours, Office
 from ..i18n import REGIONAL
 
 
@@ -141,8 +143,8 @@ def structured_data(
     """The JSON-LD graph for the article at `path` in `lang`: the page, its office (or every office), and
     the published readers' questions shown on it, if any."""
     site_url = current_app.config["SITE_URL"]
-    clinic: Clinic = current_app.extensions["clinic"]
-    article: Article = current_app.extensions["articles"][lang]
+    clinic = current_clinic()
+    article = article_in(lang)
     offices = [office] if office else list(clinic.offices)
     return {
         "@context": "https://schema.org",

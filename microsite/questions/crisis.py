@@ -3,7 +3,7 @@ the staff queue and emailed to the office at once."""
 
 from __future__ import annotations
 
-from ..content import folded_words
+from ..content.clinic import folded_words
 
 
 def suggests_crisis(text: str, phrases: tuple[tuple[str, ...], ...]) -> bool:

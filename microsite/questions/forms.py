@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from ..content import current_clinic
 from ..leads.forms import PublicForm, _no_control_characters, _strip, checked_email, printable_text
 
 MAX_LENGTH = 500
@@ -74,3 +75,11 @@ class QuestionForm(PublicForm):
     def validate_office(self, field):
         if field.data and field.data not in self.office_slugs:
             raise ValidationError("unknown office")  # only a forged request gets here
+
+
+def blank_form(office: str | None = None, language: str = "en") -> QuestionForm:
+    """The form under the article: empty, with the page's office and language, the same for everyone."""
+    form = QuestionForm(formdata=None, offices=current_clinic().offices)
+    form.office.data = office or ""
+    form.language.data = language
+    return form

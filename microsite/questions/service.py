@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from flask_babel import force_locale
 from sqlalchemy import func, insert, select, update
 
-from ..content import Clinic
+from .. import audit
+from ..content.clinic import Clinic
 from ..database import writing
 from ..extensions import db
 from ..models import (
@@ -27,7 +28,6 @@ from ..models import (
     utcnow,
 )
 from ..notify.schedule import insert_once
-from ..staff import audit
 from .crisis import suggests_crisis
 from .forms import CONSENT, QuestionForm
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
+from ..clinictime import clinic_today
+from ..content import current_clinic
 from ..database import writing
 from ..models import NotificationKind, utcnow
 from ..notify.outbox import claim, send_claimed, worker_name
-from ..notify.schedule import insert_once, iso_week
-from ..templating import clinic_zone
-from .weekly import first_day_of, render_text, summarize
+from ..notify.schedule import insert_once
+from .weekly import first_day_of, iso_week, render_text, summarize
 
 report_cli = AppGroup("report", help="Reports for the clinic.")
 
@@ -21,7 +21,7 @@ report_cli = AppGroup("report", help="Reports for the clinic.")
 def _week(ctx, param, value: str | None) -> str:
     """--week: an ISO week ("2026-W48"); none: the last full week."""
     if value is None:
-        return iso_week(utcnow().astimezone(clinic_zone()).date() - timedelta(weeks=1))
+        return iso_week(clinic_today() - timedelta(weeks=1))
     try:
         first_day_of(value)
     except ValueError as exc:
@@ -37,7 +37,7 @@ def weekly(week: str, to_stdout: bool) -> None:
     if to_stdout:
         click.echo(render_text(summarize(week)), nl=False)
         return
-    if not current_app.extensions["clinic"].report_to:
+    if not current_clinic().report_to:
         raise click.ClickException("the clinic file names no report_to: nobody to send the summary to")
     row = {"kind": NotificationKind.WEEKLY, "lead_id": None}
     with writing():

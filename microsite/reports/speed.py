@@ -16,21 +16,11 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 from sqlalchemy import Row, func, select
 
+from ..clinictime import day_start, period_bucket, schedule_for
+from ..content import current_clinic
 from ..extensions import db
 from ..models import Lead, LeadStatus
-from ..officehours import Schedule, format_minutes
-from ..staff.templating import day_start, period_bucket
-
-
-def clinic_timezone() -> str:
-    """The clock the offices' hours are read on: the clinic file's, else STAFF_TIMEZONE."""
-    return current_app.extensions["clinic"].timezone or current_app.config["STAFF_TIMEZONE"]
-
-
-def schedule_for(location: str) -> Schedule | None:
-    """The office's hours and the clinic's holidays (made at start-up, content/__init__.py); None for an
-    office the clinic file no longer names."""
-    return current_app.extensions["schedules"].get(location)
+from ..officehours import format_minutes
 
 
 def threshold() -> int:
@@ -61,7 +51,7 @@ def _minutes(lead: Lead, now: datetime) -> tuple[float, bool] | None:
             return lead.first_contact_minutes, False
         return schedule.minutes_between(lead.created_at, lead.first_contact_at), False
     if lead.status != LeadStatus.NEW:
-        return None  # closed without a recorded contact (before first contact was kept)
+        return None  # closed without a recorded contact
     return schedule.minutes_between(lead.created_at, now), True
 
 
@@ -163,12 +153,12 @@ def by_office_and_week(weeks: list[date], now: datetime) -> list[OfficeWeek]:
     left out.
 
     Thousands of requests in a busy quarter: the database counts them and hands over the waits kept at
-    first contact (floats, one column); only the requests still new, and any contacted before waits were
-    kept, are worked out here in office hours.
+    first contact (floats, one column); only the requests still new, and any contacted without a kept
+    wait, are worked out here in office hours.
     """
     if not weeks:
         return []
-    clinic = current_app.extensions["clinic"]
+    clinic = current_clinic()
     # Every Monday from the first week to the last: the database says which week each request is in.
     mondays = [weeks[0] + timedelta(weeks=n) for n in range((weeks[-1] - weeks[0]).days // 7 + 1)]
     week_of = period_bucket(Lead.created_at, [day_start(monday) for monday in mondays])

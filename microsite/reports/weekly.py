@@ -1,29 +1,49 @@
 """The weekly summary: a week's requests, sources, time to first contact and the outbox's health.
 
 Counts only: no name, phone number, email address or message is ever read into it. It is built from
-the database when it is sent (notify/email.py), or printed by `flask report weekly --print`.
+the database when it is sent (`build_message`, registered with the outbox in reports.init_app, which
+also asks `due(now)` whether a Monday has come), or printed by `flask report weekly --print`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
+from flask_mail import Message
 from sqlalchemy import func, select
 
+from ..clinictime import clinic_timezone, clinic_zone, day_start
+from ..content import current_clinic
 from ..counts import report
 from ..extensions import db
-from ..models import Lead, LeadStatus, utcnow
+from ..models import Lead, LeadStatus, Notification, NotificationKind, utcnow
+from ..notify.email import clinic_message
 from ..officehours import format_minutes
-from ..staff.dashboard import delivery_health
-from ..staff.templating import day_start
-from ..templating import clinic_zone
 from . import speed
+from .dashboard import delivery_health
 
 WEEK = re.compile(r"(\d{4})-W(\d{2})")
 TOP_SOURCES = 10
+REPORT_TIME = time(8, 0)  # Monday, clinic time: the weekly summary of the week just ended is due
+
+
+def iso_week(day: date) -> str:
+    """ "2026-W48": the ISO week `day` falls in."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def report_week_due(now: datetime, zone: ZoneInfo) -> str:
+    """The week whose summary is due at `now`: the one before the latest Monday 8:00 that has passed."""
+    local = now.astimezone(zone)
+    monday = local.date() - timedelta(days=local.weekday())
+    if local < datetime.combine(monday, REPORT_TIME, tzinfo=zone):
+        monday -= timedelta(weeks=1)
+    return iso_week(monday - timedelta(weeks=1))
 
 
 def first_day_of(week: str) -> date:
@@ -60,7 +80,7 @@ class Summary:
 def summarize(week: str, now: datetime | None = None) -> Summary:
     """The summary of `week` ("2026-W46"), as of `now`."""
     now = now or utcnow()
-    clinic = current_app.extensions["clinic"]
+    clinic = current_clinic()
     first = first_day_of(week)
     last = first + timedelta(days=6)
     leads = speed.leads_between(first, last)  # suspected spam left out
@@ -113,3 +133,20 @@ def context(summary: Summary) -> dict:
 
 def render_text(summary: Summary) -> str:
     return render_template("email/weekly_report.txt", subject=summary.subject, **context(summary))
+
+
+def build_message(notification: Notification) -> Message:
+    """The weekly summary named by the notification's key ("weekly:2026-W48"), counted now."""
+    summary = summarize(notification.once_key.split(":")[1])
+    recipients = list(current_clinic().report_to)
+    return clinic_message(notification, summary.subject, recipients, "weekly_report", context(summary), {})
+
+
+def due(now: datetime) -> list[dict]:
+    """The weekly summary, if the clinic file names its readers and this week's is not made yet."""
+    if not current_clinic().report_to:
+        return []
+    key = f"{NotificationKind.WEEKLY}:{report_week_due(now, ZoneInfo(clinic_timezone()))}"
+    if db.session.scalar(select(Notification.id).where(Notification.once_key == key)) is not None:
+        return []
+    return [{"kind": NotificationKind.WEEKLY, "once_key": key, "lead_id": None}]

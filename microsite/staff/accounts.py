@@ -11,10 +11,10 @@ import time
 from functools import cache
 
 import pyotp
-from flask import current_app
 from sqlalchemy import or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..content import current_clinic
 from ..database import writing
 from ..extensions import db
 from ..logs import printable
@@ -148,7 +148,7 @@ def new_totp_secret() -> str:
 
 
 def provisioning_uri(secret: str, email: str) -> str:
-    issuer = current_app.extensions["clinic"].name
+    issuer = current_clinic().name
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer)
 
 

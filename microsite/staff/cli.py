@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from .. import audit
 from ..database import writing
 from ..extensions import db
 from ..models import StaffUser
-from . import accounts, audit, logins, throttle
+from . import accounts, logins, throttle
 
 staff_cli = AppGroup("staff", help="Manage the staff accounts that log in at /staff/.")
 

@@ -3,60 +3,18 @@ kept as a row on the server (logins.py) that logout, a new password or `staff di
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
-from ..database import writing
-from ..extensions import limiter, login_manager
-from ..models import StaffUser
-from . import accounts, audit, bp, logins
-from .forms import CodeForm, LoginForm
-
-login_manager.login_view = "staff.login"
-login_manager.login_message = "Please log in to see the staff pages."
-login_manager.login_message_category = "info"
-# For a permanent session Flask-Login's check only marks it not fresh when the address or browser
-# changes; what ends a login, whoever holds a copy of the cookie, is deleting its row (logins.py).
-login_manager.session_protection = "strong"
-
-# The login's rate limit is on the blueprint, not on the views: Flask-Limiter checks a blueprint's
-# limits in its own before_request hook, ahead of the cross-origin and token checks (crossorigin.py),
-# so a flood of forged or tokenless logins is counted too. One counter per address for these three.
-RATE_LIMITED = frozenset({"staff.login", "staff.login_code", "staff.logout"})
-limiter.limit(
-    lambda: current_app.config["RATELIMIT_STAFF_LOGIN"],
-    methods=["POST"],
-    exempt_when=lambda: request.endpoint not in RATE_LIMITED,
-)(bp)
+from ... import audit
+from ...database import writing
+from ...models import StaffUser
+from .. import accounts, logins
+from ..forms import CodeForm, LoginForm
+from . import bp, safe_next
 
 NO_MATCH = "That email and password do not match an active staff account."
 WRONG_CODE = "That code is not right, or was used already. Try the newest code."
-
-
-@login_manager.user_loader
-def load_user(token: str) -> StaffUser | None:
-    """The staff member whose login this is, while its row lasts (logins.py)."""
-    return logins.user_of(token)
-
-
-def safe_next(target: str | None) -> str | None:
-    """`target` as a path inside the staff pages, or None: never another host."""
-    if not target or "\\" in target or any(ord(c) < 32 for c in target):
-        return None
-    try:
-        parts = urlsplit(target)
-    except ValueError:  # an unbalanced "[" in the host, say
-        return None
-    if parts.scheme not in ("", "http", "https"):
-        return None
-    if parts.netloc and parts.netloc != request.host:
-        return None
-    path = parts.path
-    if not path.startswith("/staff/") or path.startswith("//"):
-        return None
-    return path + (f"?{parts.query}" if parts.query else "")
 
 
 def _start_session(user: StaffUser, next_url: str | None, pending: str | None = None):

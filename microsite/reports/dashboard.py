@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from urllib.parse import urlsplit
 
-from flask import current_app
 from sqlalchemy import func, select
 
+from ..clinictime import clinic_today, day_start, period_bucket
+from ..content import current_clinic
 from ..extensions import db
 from ..models import Lead, LeadStatus, Notification, NotificationStatus, utcnow
-from ..templating import clinic_zone
-from .templating import day_start, period_bucket
 
 WEEKS = 12
 
@@ -40,9 +39,9 @@ def _week_start(day: date) -> date:
 
 def weekly_by_office(today: date | None = None) -> tuple[list[date], dict[str, list[int]]]:
     """The last WEEKS weeks (Monday first, clinic time) and each office's count of real leads per week."""
-    today = today or utcnow().astimezone(clinic_zone()).date()
+    today = today or clinic_today()
     weeks = [_week_start(today) - timedelta(weeks=n) for n in range(WEEKS - 1, -1, -1)]
-    offices = current_app.extensions["clinic"].offices
+    offices = current_clinic().offices
     counts = {o.slug: [0] * WEEKS for o in offices}
     bucket = period_bucket(Lead.created_at, [day_start(week) for week in weeks]).label("week")
     rows = db.session.execute(

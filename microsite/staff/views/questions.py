@@ -7,16 +7,14 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from .. import notify
-from ..database import writing
-from ..extensions import db
-from ..models import Notification, Question, QuestionStatus
-from ..questions import service
-from . import audit, bp
-from .forms import ActionForm, QuestionFilterForm, QuestionForm
-
-MAX_ID = 2**63 - 1
-ID = f"int(max={MAX_ID})"
+from ... import audit, notify
+from ...database import writing
+from ...extensions import db
+from ...models import Notification, Question, QuestionStatus
+from ...pages.cache import page_freshness
+from ...questions import service
+from ..forms import ActionForm, QuestionFilterForm, QuestionForm
+from . import ID, bp
 
 
 def _question_or_404(question_id: int) -> Question:
@@ -124,6 +122,4 @@ def reject_question(question_id: int):
 
 def _pages_changed() -> None:
     """This process's public pages catch up at the next view; the others within PAGE_VERSION_SECONDS."""
-    from flask import current_app
-
-    current_app.extensions["page_freshness"].expire()
+    page_freshness().expire()

@@ -1,0 +1,93 @@
+"""What the outbox sends about a reader's question (registered in questions.init_app): the crisis email to
+the office at once ("crisis:<id>"), and the reader's one email when the answer is published ("answer:<id>"),
+after which the reader's address is forgotten."""
+
+from __future__ import annotations
+
+from flask import current_app, url_for
+from flask_babel import force_locale, gettext
+from flask_mail import Message
+
+from ..content import current_clinic
+from ..extensions import db
+from ..models import Notification, Question
+from ..notify.email import clinic_message, staff_recipients
+from ..notify.kinds import Sent
+from ..notify.transport import PermanentError
+from .service import forget_reader
+
+
+def _question_id(once_key: str) -> int:
+    return int(once_key.split(":")[1])
+
+
+def _question(notification: Notification) -> Question:
+    """The question a "crisis:<id>" or "answer:<id>" notification is about."""
+    question = db.session.get(Question, _question_id(notification.once_key))
+    if question is None:
+        raise PermanentError("the question was deleted before its email went out")
+    return question
+
+
+def build_crisis_message(notification: Notification) -> Message:
+    """A reader's question with crisis words: to the staff of the office page it came from (every office's
+    for the main article), at once.
+
+    Without the question's words: they may be health information about a person in crisis, and a
+    mailbox is kept longer and more widely than the staff pages. Staff need to act fast, so the email
+    says why it came and links straight to the question; one click and a login away.
+    """
+    clinic = current_clinic()
+    question = _question(notification)
+    office = clinic.office(question.office) if question.office else None
+    recipients = (
+        staff_recipients(office.slug)
+        if office
+        else list(dict.fromkeys(a for o in clinic.offices for a in staff_recipients(o.slug)))
+    )
+    where = f"the {office.city} office page" if office else "the main article"
+    context = {
+        "question_id": question.id,
+        "where": where + (" in Spanish" if question.language == "es" else ""),
+        "language": "Spanish" if question.language == "es" else "English",
+        "spam": question.spam_reason,
+        "has_email": bool(question.email),
+        "question_url": f"{current_app.config['SITE_URL']}/staff/questions/{question.id}",
+    }
+    subject = f"URGENT: crisis words in reader's question #{question.id}"
+    headers = {"X-Question-Id": str(question.id)}
+    return clinic_message(notification, subject, recipients, "question_crisis", context, headers)
+
+
+def answer_url(question: Question) -> str:
+    """Where the reader finds the answer: the page they asked on, in their language, at the question."""
+    with current_app.test_request_context(base_url=current_app.config["SITE_URL"]):
+        if question.office and current_clinic().office(question.office):
+            path = url_for("pages.location", slug=question.office, lang=question.language)
+        else:
+            path = url_for("pages.index", lang=question.language)
+    return f"{current_app.config['SITE_URL']}{path}#question-{question.id}"
+
+
+def build_answer_message(notification: Notification) -> Message:
+    """The one email to a reader who left an address: their question is answered, with a link to it."""
+    question = _question(notification)
+    if not question.email:
+        raise PermanentError("the reader's address is no longer kept")
+    with force_locale(question.language):
+        context = {
+            "lang": question.language,
+            "name": question.name,
+            "clinic_name": current_clinic().name,
+            "answer_url": answer_url(question),
+            "question_text": question.public_text,
+            "answer": question.answer,
+            "reviewer": question.reviewer,
+        }
+        subject = gettext("Your question was answered")
+        return clinic_message(notification, subject, [question.email], "question_answered", context, {})
+
+
+def forget_reader_once_answered(sent: Sent) -> None:
+    """The address served its one purpose: deleted once the answer email is out."""
+    forget_reader(_question_id(sent.once_key))

@@ -1,0 +1,103 @@
+"""The staff pages at /staff/: the blueprint and what every staff page does (a login required, nothing
+kept in a cache, nothing run from another site's link); the routes are in the modules beside this one."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from ...extensions import limiter, login_manager
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+# The only staff pages an anonymous visitor may open.
+PUBLIC_ENDPOINTS = frozenset({"staff.login", "staff.login_code"})
+# Ids are 64-bit in both databases; a larger number in a URL is a 404 or a 400, never an overflow.
+MAX_ID = 2**63 - 1
+ID = f"int(max={MAX_ID})"  # the URL converter for a lead's, a notification's or a question's id
+MAX_PAGE = 10_000
+
+# The login's rate limit is on the blueprint, not on the views: Flask-Limiter checks a blueprint's
+# limits in its own before_request hook, ahead of the cross-origin and token checks (crossorigin.py),
+# so a flood of forged or tokenless logins is counted too. One counter per address for these three.
+RATE_LIMITED = frozenset({"staff.login", "staff.login_code", "staff.logout"})
+limiter.limit(
+    lambda: current_app.config["RATELIMIT_STAFF_LOGIN"],
+    methods=["POST"],
+    exempt_when=lambda: request.endpoint not in RATE_LIMITED,
+)(bp)
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` as a path inside the staff pages, or None: never another host."""
+    if not target or "\\" in target or any(ord(c) < 32 for c in target):
+        return None
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # an unbalanced "[" in the host, say
+        return None
+    if parts.scheme not in ("", "http", "https"):
+        return None
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    path = parts.path
+    if not path.startswith("/staff/") or path.startswith("//"):
+        return None
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def page_number(limit: int = MAX_PAGE) -> int:
+    """The `page` query argument: 1 to `limit`; anything else is a 400, not a database error."""
+    page = request.args.get("page", "1")
+    if not page.isdigit() or len(page) > 10 or not 1 <= int(page) <= limit:
+        abort(400)
+    return int(page)
+
+
+@bp.before_request
+def refuse_cross_site_navigation():
+    """A staff page opened from another site (a link in a webmail, or a forged one) runs nothing.
+
+    Viewing a lead or downloading the CSV writes to the audit log, and the session cookie
+    (SameSite=Lax) travels with a top-level navigation from anywhere. Such a visit gets a page with
+    a link to the same address instead; followed from here, the browser says `same-origin`.
+    """
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if request.method in ("GET", "HEAD") and site in ("cross-site", "same-site"):
+        target = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
+        return render_template("staff/continue.html", target=target)
+    return None
+
+
+@bp.before_request
+def require_login():
+    """Every staff route needs a login, so a new route cannot be left open by mistake."""
+    if request.endpoint not in PUBLIC_ENDPOINTS and not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+@bp.after_request
+def private_headers(response):
+    """Lead data must not stay in a shared computer's cache or reach a search engine."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@bp.context_processor
+def staff_user() -> dict:
+    """`current_user` for the staff templates only: a public page never reads the session."""
+    return {"current_user": current_user}
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(error: CSRFError):
+    """A form left open too long: back to the page it came from, with a fresh form."""
+    flash("That form had expired, so nothing was changed. Please try again.", "error")
+    back = safe_next(request.referrer) or url_for("staff.inbox")
+    return redirect(back, 303)

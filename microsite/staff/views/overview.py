@@ -1,0 +1,65 @@
+"""The overview pages: the dashboard (leads per office and week, sources, speed to lead, what works, the
+outbox's health), its conversion CSV, and the audit log."""
+
+from __future__ import annotations
+
+from flask import Response, abort, render_template, request
+from sqlalchemy import select
+
+from ...clinictime import clinic_today
+from ...content import current_clinic
+from ...counts import report
+from ...extensions import db
+from ...models import AuditEvent, utcnow
+from ...reports import dashboard, speed
+from . import MAX_ID, bp, page_number
+
+
+def report_from_request() -> report.Report:
+    """The report for the period the query string names (the last 30 days when it names none)."""
+    try:
+        period = report.period_from(request.args, clinic_today())
+    except ValueError:
+        abort(400)
+    return report.build(period)
+
+
+@bp.get("/conversion.csv")
+def conversion_csv():
+    """The dashboard's views, leads and conversion as CSV: counts only, no lead's data, so no audit entry."""
+    built = report_from_request()
+    period = built.period
+    name = f"conversion-{period.since.isoformat()}-{period.until.isoformat()}.csv"
+    return Response(
+        report.csv_lines(built),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.get("/dashboard")
+def dashboard_page():
+    weeks, per_office = dashboard.weekly_by_office()
+    return render_template(
+        "staff/dashboard.html",
+        weeks=weeks,
+        per_office=per_office,
+        offices=current_clinic().offices,
+        sources=dashboard.by_source(),
+        health=dashboard.delivery_health(),
+        speed=speed.by_office_and_week(weeks, utcnow()),  # reports/speed.py, staff/_speed.html
+        conversion=report_from_request(),  # also /staff/conversion.csv
+    )
+
+
+@bp.get("/audit")
+def audit_log():
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
+    lead = request.args.get("lead", "")
+    if lead and not (lead.isdigit() and int(lead) <= MAX_ID):
+        abort(400)
+    lead_id = int(lead) if lead else None
+    if lead_id:
+        stmt = stmt.where(AuditEvent.lead_id == lead_id)
+    page = db.paginate(stmt, page=page_number(), per_page=50, error_out=False)
+    return render_template("staff/audit.html", page=page, lead_id=lead_id)
