@@ -347,8 +347,10 @@ def test_first_view_of_the_landing_page_is_light(browser, live):
              for r in responses}  # fmt: skip
     total = sum(sizes.values())
     assert 0 < total <= 50 * 1024, sizes
-    # And the page itself stays light once unpacked: the article is text, not a framework.
-    assert len(responses[0].body()) <= 40 * 1024
+    # And the page itself stays light once unpacked: the article is text, not a framework. It holds the key
+    # facts, the trials, the risks and contraindications, the treatments side by side and ten sources, in
+    # the page and in its JSON-LD; Brotli sends it in about a quarter of that.
+    assert len(responses[0].body()) <= 48 * 1024
     assert page.errors == []
     context.close()
 

@@ -115,7 +115,7 @@ def test_location_page_describes_its_office_as_the_page_shows_it(site, slug):
         == office.address_line
     )
     assert office.address_line in text_of(html)
-    assert clinic["medicalSpecialty"] == "Psychiatric"
+    assert "medicalSpecialty" not in clinic  # the shipped data file names none: none is claimed
     hours = clinic["openingHoursSpecification"]
     assert [(h["opens"], h["closes"]) for h in hours] == [(h.opens, h.closes) for h in office.hours]
     assert hours[0]["dayOfWeek"][0] == "Monday"
@@ -144,6 +144,32 @@ def test_reviewer_and_geo_appear_only_when_the_data_file_gives_them(tmp_path):
     assert page["lastReviewed"] == "2026-11-01"
     assert "Medically reviewed by Jane Example, MD" in text_of(html)
     assert clinic["geo"] == {"@type": "GeoCoordinates", "latitude": 27.49, "longitude": -82.57}
+
+
+def test_the_medical_specialty_is_the_clinic_files_or_none(tmp_path):
+    """An article about depression does not make its clinic a psychiatric practice: only the clinic file
+    says what the offices practise, in schema.org's names; a name schema.org does not know stops start-up."""
+    from microsite.config import DEFAULT_CLINIC_FILE
+    from microsite.content import load_clinic
+
+    clinic_file = tmp_path / "clinic.toml"
+    text = DEFAULT_CLINIC_FILE.read_text()
+    commented = '# specialties = ["Anesthesia", "Psychiatric"]'
+    assert commented in text
+    clinic_file.write_text(text.replace(commented, commented.removeprefix("# ")))
+    app = create_app(
+        make_config(f"sqlite:///{tmp_path / 's.sqlite3'}", tmp_path, CLINIC_FILE=str(clinic_file))
+    )
+    page, *offices = json_ld(app.test_client().get("/").get_data(as_text=True))["@graph"]
+    for office in offices:
+        assert office["medicalSpecialty"] == [
+            "https://schema.org/Anesthesia",
+            "https://schema.org/Psychiatric",
+        ]
+    assert "medicalSpecialty" not in page and "specialty" not in page
+    clinic_file.write_text(text.replace(commented, 'specialties = ["Ketamine"]'))
+    with pytest.raises(ValueError, match="specialties"):
+        load_clinic(clinic_file)
 
 
 def test_json_ld_cannot_close_its_script_element(site):

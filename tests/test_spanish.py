@@ -3,6 +3,7 @@ as cacheable as the English pages, with the form, its messages and the error pag
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +14,14 @@ from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import read_po
 from conftest import SITE_URL, browser_headers, make_config, submit, text_of, valid_data
 from sqlalchemy import select
-from test_content import article_body_blocks, build, shipped_clinic, uncomment
+from test_content import (
+    article_body_blocks,
+    build,
+    key_facts,
+    section,
+    shipped_clinic,
+    uncomment,
+)
 from test_outbox import outbox_once
 
 from microsite import create_app
@@ -123,7 +131,9 @@ def test_the_json_ld_says_the_page_is_in_spanish(client):
     data = html[html.index('<script type="application/ld+json">') :]
     assert '"inLanguage": "es-US"' in data
     assert f'"url": "{SITE_URL}/es/terapia-con-ketamina-bradenton"' in data
-    assert '"headline": "C\\u00f3mo la terapia con ketamina alivia la depresi\\u00f3n"' in data
+    page = json.loads(re.search(r"<script[^>]*>(.*?)</script>", data, re.S).group(1))["@graph"][0]
+    assert page["headline"] == load_article(ARTICLE_FILE_ES).title
+    assert page["headline"].startswith("Ketamina fuera de etiqueta para la depresión")
     assert '"inLanguage": "en-US"' in client.get("/").get_data(as_text=True)
 
 
@@ -138,11 +148,11 @@ def test_the_crisis_notice_gives_what_works_in_spanish(client, path):
 
 def test_dates_and_hours_are_written_for_spanish_readers(client):
     text = text_of(client.get("/es/terapia-con-ketamina-sarasota").get_data(as_text=True))
-    assert "30 de noviembre de 2026" in text
+    assert "7 de diciembre de 2026" in text
     assert "lunes a jueves, 9:00–17:00" in text and "viernes, 9:00–13:00" in text
     assert "(941) 555-0102" in text  # the number as dialled in the US, the same as in English
     english = text_of(client.get("/ketamine-therapy-sarasota").get_data(as_text=True))
-    assert "November 30, 2026" in english and "Monday–Thursday 9 am–5 pm" in english
+    assert "December 7, 2026" in english and "Monday–Thursday 9 am–5 pm" in english
 
 
 def test_the_spanish_article_has_the_english_sources_and_sections():
@@ -163,6 +173,97 @@ def test_the_spanish_risks_and_caveats_are_there(client):
                   "embarazada", "Esto no se ha probado en personas", "no es un consejo médico",
                   "fuera de lo indicado en la etiqueta", "REMS"]:  # fmt: skip
         assert words.lower() in text.lower(), words
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """One app for the checks of what the pages say, which need no database behind them."""
+    return build(tmp_path_factory.mktemp("spanish"))
+
+
+def test_the_spanish_title_and_key_facts_say_off_label_and_name_spravato_first(site):
+    html = site.test_client().get("/es/").get_data(as_text=True)
+    title = load_article(ARTICLE_FILE_ES).title
+    assert "fuera de etiqueta" in title and "no ha mejorado con otros tratamientos" in title
+    assert "corto plazo" in title and "aún no claro" in title and "alivia" not in title
+    first_seed_heading = html.index(">El papel de los receptores NMDA</h2>")
+    assert html.index('<aside class="key-facts"') < first_seed_heading
+    facts = text_of(key_facts(html))
+    assert facts.strip().startswith("Datos clave")
+    for said in ["Para quién es", "fuera de lo indicado en la etiqueta", "suele desaparecer", "KARMA-Dep 2",
+                 "placebo activo", "Riesgos principales", "esketamina en aerosol nasal (Spravato)",
+                 "aprobada por la FDA"]:  # fmt: skip
+        assert said in facts, said
+
+
+def test_the_spanish_page_says_what_the_english_one_says_citation_for_citation(site):
+    """The same key facts, sections, table rows and citations in the same order: the same content."""
+    english, spanish = (site.test_client().get(path).get_data(as_text=True) for path in ("/", "/es/"))
+
+    def cited(html: str) -> list[str]:
+        return re.findall(r'<sup class="cite"><a href="#source-([^"]+)"', html)
+
+    assert cited(spanish) == cited(english) and len(cited(english)) > 40
+    for pattern in [r"<li>", r"<h2 id="]:
+        assert len(re.findall(pattern, key_facts(spanish))) == len(re.findall(pattern, key_facts(english)))
+        assert len(re.findall(pattern, spanish)) == len(re.findall(pattern, english))
+    rows = r'<th scope="rowgroup" colspan="2">'
+    assert len(re.findall(rows, spanish)) == len(re.findall(rows, english)) == 6
+    risks = text_of(section(spanish, "Quién no debe recibir ketamina"))
+    for said in ["enfermedad vascular aneurismática", "malformación arteriovenosa", "sangrado en el cerebro",
+                 "alérgicas a la esketamina o a la ketamina"]:  # fmt: skip
+        assert said in risks, said
+    for doi in ["10.1056/NEJMoa2302399", "10.1001/jamapsychiatry.2025.3019"]:
+        assert f'href="https://doi.org/{doi}"' in spanish
+
+
+def test_the_citation_marks_are_labelled_in_the_pages_language(site):
+    spanish = site.test_client().get("/es/").get_data(as_text=True)
+    english = site.test_client().get("/").get_data(as_text=True)
+    assert re.findall(r'aria-label="(Fuente|Source) \d+"', spanish) == ["Fuente"] * spanish.count(
+        'class="cite"'
+    )
+    assert re.findall(r'aria-label="(Fuente|Source) \d+"', english) == ["Source"] * english.count(
+        'class="cite"'
+    )
+
+
+# The Spanish editor's corrections: what the page or the catalogue said, and what it says now.
+EDITOR_CORRECTIONS = [
+    ("antes de una cirugía", "durante una cirugía"),
+    ("miraron la depresión", "incluyeron a personas cuya depresión no había mejorado"),
+    ("nuevos enlaces", "nuevas conexiones"),
+    ("breve ola de", "breve oleada de"),
+    ("se unen y se pasan", "se comunican y se pasan"),
+    ("ayuda a planear", "interviene en la planificación y el estado de ánimo"),
+    ("se pierde cuando paran las infusiones", "La mejoría suele desaparecer al suspender las infusiones"),
+    ("Sentirse separado", "Sentirse desconectado"),
+    ("Sueño.", "Somnolencia."),
+    ("después de dormir una noche", "La información de prescripción de Spravato dice que espere hasta el día "
+     "siguiente, tras una noche de sueño reparador"),
+    ("Un tratamiento son varias infusiones", "Un tratamiento consta de varias infusiones"),
+    ("se aprobó también sola", "también se aprobó como tratamiento único"),
+    ("Nadie vigila este formulario a toda hora", "Nadie revisa este formulario las 24 horas"),
+    ("oficina", "consultorio"),
+    ("0,5", "0.5 mg/kg"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def spanish_text(site) -> str:
+    """The text of every Spanish public page, the article's sources included."""
+    paths = [*SPANISH_PUBLIC, "/es/preguntas/gracias"]
+    return " ".join(text_of(site.test_client().get(path).get_data(as_text=True)) for path in paths)
+
+
+@pytest.mark.parametrize("before,after", EDITOR_CORRECTIONS)
+def test_the_spanish_editors_corrections_are_in(spanish_text, before, after):
+    assert before not in spanish_text and after in spanish_text
+    assert before not in CATALOGUE.read_text(encoding="utf-8")
+
+
+def test_the_questions_thanks_page_sends_the_reader_back_in_the_imperative(spanish_text):
+    assert "Vuelva al artículo" in spanish_text and "Volver al artículo" not in spanish_text
 
 
 def test_the_spanish_article_reads_bastante_facil_or_easier(client):

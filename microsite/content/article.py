@@ -47,6 +47,7 @@ class Article:
     sources: tuple[Source, ...] = field(default=())
     language: str = "en"
     translation_reviewer: str | None = None  # a translation's front matter: who checked it
+    key_facts: tuple[Markup, ...] = ()  # the box under the title, one fact an item
 
 
 _CITATION = re.compile(r"\[\^([a-z0-9-]+)\]")
@@ -69,16 +70,27 @@ def _numbered_sources(path: str | Path, raw_sources: list[dict], body: str) -> t
     )
 
 
+def _inline_markdown(text: str) -> Markup:
+    """One key fact: Markdown's inline marks (bold, links), without the paragraph around it."""
+    html = markdown.markdown(text)
+    return Markup(html.removeprefix("<p>").removesuffix("</p>"))  # noqa: S704 -- our own content file
+
+
 def load_article(path: str | Path = ARTICLE_FILE) -> Article:
-    """Render the Markdown article once: its HTML, table of contents, reading time and sources."""
+    """Render the Markdown article once: its key facts, HTML, table of contents, reading time and sources."""
     post = frontmatter.load(str(path))
-    sources = _numbered_sources(path, post.get("sources", []), post.content)
+    key_facts = [str(fact) for fact in post.get("key_facts", [])]
+    # The key facts come first on the page, so their citations are numbered first.
+    sources = _numbered_sources(path, post.get("sources", []), "\n".join([*key_facts, post.content]))
     numbers = {s.id: s.number for s in sources}
+    # The citation mark's spoken label, in the article's language ("Fuente 3" on the Spanish page).
+    label = post.get("source_label", "Source")
 
     def cite(match: re.Match) -> str:
         key = match.group(1)
         n = numbers[key]
-        return f'<sup class="cite"><a href="#source-{key}" aria-label="Source {n}">[{n}]</a></sup>'
+        # A word joiner keeps the mark on the line of the word or full stop it follows.
+        return f'\u2060<sup class="cite"><a href="#source-{key}" aria-label="{label} {n}">[{n}]</a></sup>'
 
     body = _CITATION.sub(cite, post.content)
     md = markdown.Markdown(extensions=["toc"], extension_configs={"toc": {"toc_depth": "2"}})
@@ -96,4 +108,5 @@ def load_article(path: str | Path = ARTICLE_FILE) -> Article:
         sources=sources,
         language=post.get("language", "en"),
         translation_reviewer=post.get("translation_reviewer") or None,
+        key_facts=tuple(_inline_markdown(_CITATION.sub(cite, fact)) for fact in key_facts),
     )

@@ -93,9 +93,19 @@ class Care:
     prices: str | None = None
     offers_spravato: bool | None = None
     clinicians: tuple[str, ...] = ()
+    # What the clinic says about insurance, and its own protocol for a visit, step by step: the article
+    # describes a visit from the studies only, and adds these when the clinic states them.
+    insurance: str | None = None
+    visit: tuple[str, ...] = ()
+    # The clinic's own Spanish for the Spanish pages ("prices", "insurance", "visit"; else the English).
+    spanish: dict = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.prices or self.offers_spravato is not None or self.clinicians)
+
+    def in_language(self, name: str, language: str):
+        """`prices`, `insurance` or `visit` as the page in `language` shows it."""
+        return (self.spanish.get(name) if language == "es" else None) or getattr(self, name)
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,7 @@ class Clinic:
     reviewer: str | None = None
     reviewed: date | None = None
     reviewer_license: str | None = None
+    next_review: date | None = None  # when the article is next medically reviewed
     privacy: Privacy = field(default_factory=Privacy)
     care: Care = field(default_factory=Care)
     # Speed to lead and the weekly summary (leads/reminders.py, reports/weekly.py): who hears of a request
@@ -126,6 +137,8 @@ class Clinic:
     es_reviewer: str | None = None
     # Each a tuple of folded words (`folded_words`): "Quitarme la vida" is ("quitarme", "la", "vida").
     crisis_words: tuple[tuple[str, ...], ...] = ()
+    # The offices' medical specialties as schema.org names them, for the JSON-LD; none is assumed.
+    specialties: tuple[str, ...] = ()
 
     def office(self, slug: str) -> Office | None:
         return next((o for o in self.offices if o.slug == slug), None)
@@ -186,13 +199,40 @@ def _privacy(path: str | Path, raw: dict) -> Privacy:
 
 
 def _care(raw: dict) -> Care:
-    """The [care] table: prices, Spravato, clinicians, each optional and never assumed."""
+    """The [care] table: prices, Spravato, clinicians, insurance, a visit, each optional and never assumed."""
     spravato = raw.get("offers_spravato")
+    spanish = {name: raw[f"{name}_es"] for name in ("prices", "insurance", "visit") if raw.get(f"{name}_es")}
+    if "visit" in spanish:
+        spanish["visit"] = tuple(spanish["visit"])
     return Care(
         prices=raw.get("prices"),
         offers_spravato=bool(spravato) if spravato is not None else None,
         clinicians=tuple(raw.get("clinicians", ())),
+        insurance=raw.get("insurance"),
+        visit=tuple(raw.get("visit", ())),
+        spanish=spanish,
     )
+
+
+# schema.org's MedicalSpecialty values (https://schema.org/MedicalSpecialty): a name outside them would
+# be ignored by search engines, so a typo stops start-up instead.
+SCHEMA_SPECIALTIES = frozenset({
+    "Anesthesia", "Cardiovascular", "CommunityHealth", "Dentistry", "Dermatology", "DietNutrition",
+    "Emergency", "Endocrine", "Gastroenterologic", "Genetic", "Geriatric", "Gynecologic", "Hematologic",
+    "Infectious", "LaboratoryScience", "Midwifery", "Musculoskeletal", "Neurologic", "Nursing",
+    "Obstetric", "Oncologic", "Optometric", "Otolaryngologic", "Pathology", "Pediatric",
+    "PharmacySpecialty", "Physiotherapy", "PlasticSurgery", "Podiatric", "PrimaryCare", "Psychiatric",
+    "PublicHealth", "Pulmonary", "Radiography", "Renal", "RespiratoryTherapy", "Rheumatologic",
+    "SpeechPathology", "Surgical", "Toxicologic", "Urologic",
+})  # fmt: skip
+
+
+def _specialties(path: str | Path, raw) -> tuple[str, ...]:
+    """`specialties = ["Anesthesia"]`: what the clinic practises, in schema.org's words."""
+    names = tuple(raw or ())
+    if unknown := [n for n in names if n not in SCHEMA_SPECIALTIES]:
+        raise ValueError(f"{path}: specialties {unknown} are not schema.org MedicalSpecialty names")
+    return names
 
 
 def _addresses(path: str | Path, key: str, raw) -> tuple[str, ...]:
@@ -256,6 +296,7 @@ def load_clinic(path: str | Path) -> Clinic:
         reviewer=review.get("reviewer"),
         reviewed=review.get("reviewed"),
         reviewer_license=review.get("license"),
+        next_review=review.get("next_review"),
         privacy=_privacy(path, data.get("privacy", {})),
         care=_care(data.get("care", {})),
         manager=_addresses(path, "manager", data.get("manager")),
@@ -266,6 +307,7 @@ def load_clinic(path: str | Path) -> Clinic:
         consent_text_es=data["consent"].get("text_es"),
         es_reviewer=review.get("es_reviewer"),
         crisis_words=_crisis_words(path, data.get("crisis_words")),
+        specialties=_specialties(path, data.get("specialties")),
     )
 
 

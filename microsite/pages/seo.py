@@ -40,13 +40,16 @@ def medical_clinic(office: Office, clinic: Clinic, site_url: str, lang: str = "e
             "addressCountry": "US",
         },
         "openingHoursSpecification": [_opening_hours(h) for h in office.hours],
-        "medicalSpecialty": "Psychiatric",
         "parentOrganization": {
             "@type": "MedicalOrganization",
             "name": clinic.name,
             "url": site_url + url_for("pages.index", lang=lang),
         },
     }
+    # Only what the clinic file says it practises: the article's subject (depression) says nothing of
+    # whether its clinicians are psychiatrists, anesthesiologists or others.
+    if clinic.specialties:
+        data["medicalSpecialty"] = [f"https://schema.org/{name}" for name in clinic.specialties]
     if office.geo:
         data["geo"] = {
             "@type": "GeoCoordinates",
