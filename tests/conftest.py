@@ -125,7 +125,20 @@ def postgres_url():
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def pytest_generate_tests(metafunc):
+    """Every test that needs a database runs on SQLite; those marked `both_databases` (where what is
+    stored, queried or locked is the point) run on PostgreSQL too."""
+    if "database_url" not in metafunc.fixturenames:
+        return
+    if any(m.args and "database_url" in m.args[0] for m in metafunc.definition.iter_markers("parametrize")):
+        return  # the test chose its databases itself
+    params = ["sqlite"]
+    if metafunc.definition.get_closest_marker("both_databases"):
+        params.append(pytest.param("postgresql", marks=pytest.mark.postgres))
+    metafunc.parametrize("database_url", params, indirect=True)
+
+
+@pytest.fixture
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.sqlite3'}"

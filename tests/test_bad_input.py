@@ -19,6 +19,8 @@ from microsite.database import writing
 from microsite.extensions import db
 from microsite.models import Lead, LeadStatus, Notification
 
+pytestmark = pytest.mark.both_databases
+
 VISIBLE_FIELDS = ["full_name", "phone", "email", "location", "contact_method", "best_time", "message"]
 HIDDEN_FIELDS = ["referrer", "elapsed", "landing"]
 ATTRIBUTION = ["referrer", "landing_path", "utm_source", "utm_medium", "utm_campaign"]

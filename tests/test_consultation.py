@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 from microsite.extensions import db
 from microsite.models import Lead, Notification, NotificationStatus
 
+pytestmark = pytest.mark.both_databases
+
 
 def lead_count(app) -> int:
     with app.app_context():

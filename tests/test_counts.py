@@ -27,6 +27,8 @@ from microsite.leads.retention import months_before, purge_counts
 from microsite.models import Lead, LeadStatus, PageViewCount
 from microsite.staff import accounts
 
+pytestmark = pytest.mark.both_databases
+
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin", "Origin": SITE_URL}  # what Chromium sends with sendBeacon
 CLINIC = ZoneInfo("America/New_York")
 EMAIL, PASSWORD = "staff@example.com", "correct horse battery"

@@ -1,5 +1,6 @@
 """`flask db upgrade` builds the schema the models describe, on SQLite and on PostgreSQL."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
@@ -7,6 +8,8 @@ from sqlalchemy import inspect
 
 from microsite import create_app
 from microsite.extensions import db
+
+pytestmark = pytest.mark.both_databases
 
 
 def test_upgrade_creates_the_schema_of_the_models(database_url, tmp_path):

@@ -17,6 +17,8 @@ from microsite.extensions import db, mail
 from microsite.models import Lead, Notification, NotificationStatus, utcnow
 from microsite.notify.outbox import claim, retry_delay, run_once
 
+pytestmark = pytest.mark.both_databases
+
 # The notification's id, its creation time and this installation's own part (notify/email.py).
 MESSAGE_ID = r"<lead-notification-{}\.[0-9a-z]+\.[0-9a-f]{{10}}@clinic\.example\.com>"
 

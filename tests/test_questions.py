@@ -24,6 +24,8 @@ from microsite.models import AuditEvent, Notification, Question, QuestionStatus,
 from microsite.notify.outbox import run_once
 from microsite.questions.crisis import suggests_crisis
 
+pytestmark = pytest.mark.both_databases
+
 PUBLIC_PAGES = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/es/",
                 "/es/terapia-con-ketamina-bradenton", "/es/terapia-con-ketamina-sarasota"]  # fmt: skip
 EVERY_PUBLIC_URL = [*PUBLIC_PAGES, "/sitemap.xml", "/questions/thanks", "/es/preguntas/gracias", "/privacy"]

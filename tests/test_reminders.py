@@ -30,6 +30,8 @@ from microsite.notify.schedule import schedule_due
 from microsite.officehours import Schedule, format_minutes
 from microsite.staff import accounts, inbox
 
+pytestmark = pytest.mark.both_databases
+
 NY = ZoneInfo("America/New_York")
 EXAMPLE_CLINIC = Path(__file__).resolve().parent.parent / "microsite" / "content" / "clinic.toml"
 THANKSGIVING = date(2026, 11, 26)

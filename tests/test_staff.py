@@ -30,6 +30,8 @@ from microsite.models import (
 from microsite.notify.outbox import run_once
 from microsite.staff import PUBLIC_ENDPOINTS, accounts, logins
 
+pytestmark = pytest.mark.both_databases
+
 EMAIL = "staff@example.com"
 PASSWORD = "correct horse battery"
 

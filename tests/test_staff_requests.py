@@ -13,6 +13,8 @@ from microsite.extensions import db
 from microsite.models import AuditEvent
 from microsite.staff import accounts
 
+pytestmark = pytest.mark.both_databases
+
 EMAIL, PASSWORD = "desk@example.com", "correct horse battery staple"
 
 

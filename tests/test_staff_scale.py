@@ -21,6 +21,8 @@ from microsite.models import Lead
 from microsite.staff import accounts
 from microsite.templating import phone_display
 
+pytestmark = pytest.mark.both_databases
+
 EMAIL, PASSWORD = "scale@example.com", "correct horse battery staple"
 ROW = re.compile(r'<td><a href="/staff/leads/(\d+)">')
 

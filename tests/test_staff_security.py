@@ -27,6 +27,8 @@ from microsite.extensions import db
 from microsite.models import LoginThrottle, StaffSession, StaffUser, utcnow
 from microsite.staff import accounts, throttle
 
+pytestmark = pytest.mark.both_databases
+
 STRANGER = "203.0.113.9"
 OWNER = "198.51.100.7"
 NO_MATCH = "That email and password do not match an active staff account."

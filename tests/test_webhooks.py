@@ -33,6 +33,8 @@ from microsite.models import (
 from microsite.notify.outbox import run_once
 from microsite.staff import accounts
 
+pytestmark = pytest.mark.both_databases
+
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 EMAIL, PASSWORD = "staff@example.com", "correct horse battery"
 PERSONAL = ("full_name", "phone", "email", "best_time", "message")

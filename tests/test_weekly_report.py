@@ -20,6 +20,8 @@ from microsite.notify.outbox import run_once
 from microsite.notify.schedule import schedule_due
 from microsite.reports.weekly import render_text, report_week_due, summarize
 
+pytestmark = pytest.mark.both_databases
+
 WEEK = "2026-W46"  # Monday 9 to Sunday 15 November 2026, Eastern Standard Time
 AS_OF = ny(2026, 11, 16, 12, 0)  # the next Monday at noon
 
