@@ -16,6 +16,7 @@ from . import (
     clinictime,
     content,
     counts,
+    crisis,
     crossorigin,
     database,
     errors,
@@ -92,6 +93,7 @@ def register_blueprints(app: Flask) -> None:
     pages.init_app(app)
     leads.init_app(app)
     questions.init_app(app)
+    crisis.init_app(app)  # no pages of its own: the crisis alerts questions and requests raise
     counts.init_app(app)  # after pages: it counts views of their paths
     reports.init_app(app)  # no pages of its own: the weekly summary and `flask report`
     staff.init_app(app)  # the staff pages, and the login they need

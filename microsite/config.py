@@ -96,6 +96,11 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         # office (a reminder), after the second to the clinic file's `manager`; 0 turns one off.
         "REMIND_AFTER_MINUTES": _int(get("REMIND_AFTER_MINUTES"), 30),
         "ESCALATE_AFTER_MINUTES": _int(get("ESCALATE_AFTER_MINUTES"), 240),
+        # Crisis alerts (crisis/alerts.py): an office's first goes at once; the next ones within this many
+        # minutes go as one digest when they are up, and at most CRISIS_ALERTS_PER_DAY such emails a day
+        # reach an office, so a script cannot drown the one alert that matters.
+        "CRISIS_DIGEST_MINUTES": _int(get("CRISIS_DIGEST_MINUTES"), 15),
+        "CRISIS_ALERTS_PER_DAY": _int(get("CRISIS_ALERTS_PER_DAY"), 12),
         "CLINIC_FILE": get("CLINIC_FILE") or str(DEFAULT_CLINIC_FILE),
         # Fingerprinted, compressed copies of static/ (microsite/assets.py); nginx may serve them.
         "STATIC_ROOT": get("STATIC_ROOT") or str(instance_path / "static"),
@@ -123,6 +128,9 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         # How many proxies in front of the app set X-Forwarded-*; 0 believes none of them.
         "TRUSTED_PROXY_COUNT": _int(get("TRUSTED_PROXY_COUNT"), 0),
         "SPAM_RETENTION_DAYS": _int(get("SPAM_RETENTION_DAYS"), 30),
+        # How long the servers' logs are kept: deploy/logrotate rotates nginx's and gunicorn's at this
+        # period, and the privacy notice says so.
+        "LOG_RETENTION_DAYS": _int(get("LOG_RETENTION_DAYS"), 14),
         # Daily page-view counters (microsite/counts/) are deleted by `flask leads purge` after this.
         "COUNTS_RETENTION_MONTHS": _int(get("COUNTS_RETENTION_MONTHS"), 25),
         "OUTBOX_INLINE": _bool(get("OUTBOX_INLINE"), True),
@@ -234,6 +242,9 @@ def finalize(config: dict[str, Any], instance_path: Path) -> None:
         config["SECRET_KEY"] = _secret_key(instance_path)
     if config["LEAD_EMAIL_DETAIL"] not in {"minimal", "full"}:
         raise RuntimeError("LEAD_EMAIL_DETAIL must be 'minimal' or 'full'")
+    for name in ("CRISIS_DIGEST_MINUTES", "CRISIS_ALERTS_PER_DAY", "LOG_RETENTION_DAYS"):
+        if config[name] < 1:
+            raise RuntimeError(f"{name} must be a whole number above 0")
     _check_webhooks(config)
     if config["SITE_URL"].startswith("https://"):
         config["SESSION_COOKIE_SECURE"] = True
