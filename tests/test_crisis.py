@@ -74,7 +74,9 @@ def test_a_request_with_crisis_words_is_urgent_and_thanked_with_the_crisis_lines
         run_once()
     [email] = smtp.messages
     assert email["Subject"].startswith("URGENT: ") and f"#{lead_id}" in email["Subject"]
-    assert CRISIS_MESSAGE in email.get_body(("plain",)).get_content()  # sent like any other request
+    body = email.get_body(("plain",)).get_content()
+    assert body.startswith("URGENT: what they sent suggests they may be in crisis.")
+    assert CRISIS_MESSAGE in body  # sent like any other request
 
     page_response = client.get(thanks)
     html = page_response.get_data(as_text=True)
