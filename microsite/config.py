@@ -167,21 +167,22 @@ EXAMPLE_SECRET_KEY = "change-me-to-64-random-hex-characters"  # noqa: S105 -- th
 MIN_SECRET_KEY_LENGTH = 32  # characters: 128 bits as hex; `secrets.token_hex(32)` gives 64
 
 
-def _check_secret_key(config: dict[str, Any]) -> None:
-    """Refuse a given SECRET_KEY that is the example's or too short to resist guessing (tests aside)."""
+def unsafe_to_serve(config: dict[str, Any]) -> list[str]:
+    """What no site may serve with: a SECRET_KEY that is the example's, or too short to resist guessing."""
     key = config.get("SECRET_KEY")
     if not key:
-        return  # generated into instance/ by finalize
+        return []  # generated into instance/ by finalize
     if key == EXAMPLE_SECRET_KEY or "change-me" in key.lower():
-        raise RuntimeError(
+        return [
             "SECRET_KEY is still the example from deploy/env.example; set it to the output of "
             "`python3 -c 'import secrets; print(secrets.token_hex(32))'`"
-        )
+        ]
     if len(key) < MIN_SECRET_KEY_LENGTH and not config.get("TESTING"):
-        raise RuntimeError(
+        return [
             f"SECRET_KEY is {len(key)} characters; use at least {MIN_SECRET_KEY_LENGTH}, e.g. the output of "
             "`python3 -c 'import secrets; print(secrets.token_hex(32))'`"
-        )
+        ]
+    return []
 
 
 MIN_WEBHOOK_SECRET_BYTES = 24  # the Standard Webhooks specification's lower bound
@@ -229,9 +230,15 @@ def _check_webhooks(config: dict[str, Any]) -> None:
             raise RuntimeError(f"WEBHOOK_SECRET is not a Standard Webhooks secret: {exc}") from None
 
 
-def finalize(config: dict[str, Any], instance_path: Path) -> None:
-    """Fill derived defaults and refuse settings that are unsafe outside the embedded mode."""
-    _check_secret_key(config)
+def finalize(config: dict[str, Any], instance_path: Path, serving: bool = True) -> None:
+    """Fill derived defaults and refuse settings that are unsafe outside the embedded mode.
+
+    `serving` false (the `flask` command line) lets a key that is unsafe only to serve with through:
+    `flask check` names it, and the app answers no request with it (microsite.wsgi_stack).
+    """
+    unsafe = unsafe_to_serve(config)
+    if unsafe and serving:
+        raise RuntimeError(unsafe[0])
     if not config.get("RATELIMIT_STORAGE_URI"):
         database_url = config["SQLALCHEMY_DATABASE_URI"]
         config["RATELIMIT_STORAGE_URI"] = default_storage_uri(database_url, instance_path)
