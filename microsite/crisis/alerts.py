@@ -72,16 +72,19 @@ def _flag_for(connection: Connection, office: str, now: datetime, about: dict) -
     key = None if opener is None else f"{DIGEST_KEY}{opener.id}"
     new_email = key is None or not connection.scalar(select(exists().where(FLAG.c.alert_key == key)))
     if new_email and _emails_today(connection, office, now) >= current_app.config["CRISIS_ALERTS_PER_DAY"]:
-        _insert(connection, values, CrisisFlagRole.CAPPED)
+        flag_id = _insert(connection, values, CrisisFlagRole.CAPPED)
+        log.warning("crisis flag %s: the %s office had its crisis emails today: queue only", flag_id, office)
         return []
     if opener is not None:
         due_at = opener.created_at + window
-        _insert(connection, values, CrisisFlagRole.DIGEST, alert_key=key, digest_due_at=due_at)
+        flag_id = _insert(connection, values, CrisisFlagRole.DIGEST, alert_key=key, digest_due_at=due_at)
+        log.info("crisis flag %s: for the %s office's digest (%s)", flag_id, office, key)
         return []
     flag_id = _insert(connection, values, CrisisFlagRole.ALERT)
     key = f"{ALERT_KEY}{flag_id}"
     connection.execute(update(FLAG).where(FLAG.c.id == flag_id).values(alert_key=key))
     made = insert_once([{"kind": NotificationKind.CRISIS, "once_key": key, "lead_id": None}], connection)
+    log.info("crisis flag %s: alert to the %s office at once", flag_id, office)
     return [notification_id for notification_id, _ in made]
 
 
