@@ -16,6 +16,8 @@ from conftest import submit, text_of
 from sqlalchemy import select
 from test_questions import ask
 
+from microsite.config import DEFAULT_CLINIC_FILE
+from microsite.content.clinic import load_clinic
 from microsite.crisis import alerts
 from microsite.database import write_connection
 from microsite.extensions import db
@@ -24,6 +26,7 @@ from microsite.notify.outbox import run_once
 from microsite.notify.schedule import schedule_due
 
 CRISIS_MESSAGE = "I have tried everything. I want to end my life."
+SHIPPED = load_clinic(DEFAULT_CLINIC_FILE)
 
 
 def main_text(html: str) -> str:
@@ -38,16 +41,16 @@ def main_text(html: str) -> str:
     "He pensado en suicidarme", "No quiero seguir viviendo así", "I don't want to live like this",
     "a veces pienso en la sobredosis", "I keep cutting myself", "Quisiera acabar con todo",
 ])  # fmt: skip
-def test_what_a_clinician_would_add_is_flagged_as_whole_words_accents_folded(app, text):
-    assert app.extensions["clinic"].suggests_crisis(text)
+def test_what_a_clinician_would_add_is_flagged_as_whole_words_accents_folded(text):
+    assert SHIPPED.suggests_crisis(text)
 
 
 @pytest.mark.parametrize("text", [
     "I have tried two antidepressants.", "Can I drive after the infusion?", "¿Cuánto cuesta la consulta?",
     "My overdue bill is paid", "Is the endpoint of the trial known?", "Quiero vivir mejor",
 ])  # fmt: skip
-def test_ordinary_messages_are_not_flagged(app, text):
-    assert not app.extensions["clinic"].suggests_crisis(text)
+def test_ordinary_messages_are_not_flagged(text):
+    assert not SHIPPED.suggests_crisis(text)
 
 
 # -- a consultation request ---------------------------------------------------------------
