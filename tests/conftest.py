@@ -415,10 +415,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
-    """Debian's Chromium through Playwright, one per test module; skipped locally when missing, a failure
-    under CI=true. Each test opens its own context, so no cache or cookie goes from one to the next."""
+    """Debian's Chromium through Playwright, started once per test process; skipped locally when missing,
+    a failure under CI=true. Each test opens its own context, so no cache or cookie goes from one to the
+    next."""
     try:
         from playwright.sync_api import Error, sync_playwright
     except ImportError:
