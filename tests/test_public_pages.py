@@ -3,8 +3,8 @@
 import pytest
 from conftest import browser_headers, valid_data
 
-PUBLIC = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/thanks", "/privacy",
-          "/sitemap.xml", "/robots.txt"]  # fmt: skip
+PUBLIC = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/thanks", "/thanks/support",
+          "/privacy", "/sitemap.xml", "/robots.txt"]  # fmt: skip
 
 
 def assert_leaves_no_trace(response):
