@@ -144,6 +144,22 @@ def test_with_a_trusted_proxy_the_client_address_comes_from_it(tmp_path):
     assert statuses == [303, 303, 303]  # three different clients behind the proxy
 
 
+def test_twelve_ipv6_addresses_in_one_64_share_one_limit_and_another_64_has_its_own(tmp_path):
+    app = _limited_app(f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, "memory://")
+    client = app.test_client()
+
+    def post_from(address: str, n: int) -> int:
+        client.environ_base["REMOTE_ADDR"] = address
+        return _post_from(client, n).status_code
+
+    one_64 = [post_from(f"2001:db8:1:2:{n:x}:{n * 7:x}::{n + 1:x}", n) for n in range(12)]
+    assert one_64 == [303, 303] + [429] * 10
+    # Another household, and an IPv4 client, are counted apart.
+    assert post_from("2001:db8:1:3::1", 20) == 303
+    assert post_from("203.0.113.9", 21) == 303
+    assert len(leads(app)) == 4
+
+
 def test_redis_counters_are_shared_between_instances(tmp_path):
     import redis
 
