@@ -102,16 +102,20 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def wsgi_stack(app: Flask):
-    """What wraps Flask, outermost first: ProxyFix, WhiteNoise, the security headers, the page cache.
+    """What wraps Flask, outermost first: ProxyFix, the host check, WhiteNoise, the security headers,
+    the page cache.
 
     ProxyFix (only when TRUSTED_PROXY_COUNT says proxies set X-Forwarded-*) gives everything inside
-    the visitor's address and scheme. WhiteNoise answers static files before Flask is reached, with
-    the security headers it computed per file. SecurityHeaders adds them to every other answer. The
-    page cache answers the public pages from memory once Flask has rendered them.
+    the visitor's address, scheme and host. A host the app does not serve goes straight to Flask, which
+    refuses it. WhiteNoise answers static files before Flask is reached, with the security headers it
+    computed per file. SecurityHeaders adds them to every other answer. The page cache answers the
+    public pages from memory once Flask has rendered them.
     """
     wsgi = pages.serve_cached(app, app.wsgi_app)
     wsgi = security.SecurityHeaders(wsgi)
     wsgi = assets.serve_static(app, wsgi)
+    refuse = security.SecurityHeaders(app.wsgi_app)
+    wsgi = security.OnlyOurHosts(wsgi, refuse, app.config["TRUSTED_HOSTS"])
     proxies = app.config["TRUSTED_PROXY_COUNT"]
     if proxies > 0:
         # Only then is X-Forwarded-For believed; otherwise a client could pick its own address.

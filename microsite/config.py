@@ -31,6 +31,11 @@ def _float(value: str | None, default: float) -> float:
     return default if value is None or value.strip() == "" else float(value)
 
 
+def _names(value: str | None) -> list[str]:
+    """A comma-separated list, each name stripped and in lower case."""
+    return [name.strip().lower() for name in (value or "").split(",") if name.strip()]
+
+
 def _secret_key(instance_path: Path) -> str:
     """Generate the key once into instance/ so sessions survive restarts of the embedded mode."""
     path = instance_path / "secret_key"
@@ -100,6 +105,8 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         # Fingerprinted, compressed copies of static/ (microsite/assets.py); nginx may serve them.
         "STATIC_ROOT": get("STATIC_ROOT") or str(instance_path / "static"),
         "SITE_URL": (get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        # Host names answered besides SITE_URL's (finalize adds it): any other Host gets a 400.
+        "TRUSTED_HOSTS": _names(get("TRUSTED_HOSTS")),
         # A form sent sooner after the page was shown (site.js measures it) is kept as suspected spam.
         "FORM_MIN_SECONDS": _float(get("FORM_MIN_SECONDS"), 3.0),
         "RATELIMIT_ENABLED": _bool(get("RATELIMIT_ENABLED"), True),
@@ -221,9 +228,25 @@ def _check_webhooks(config: dict[str, Any]) -> None:
             raise RuntimeError(f"WEBHOOK_SECRET is not a Standard Webhooks secret: {exc}") from None
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+
+
+def trusted_hosts(site_url: str, extra: list[str]) -> list[str]:
+    """The Host names the app answers: SITE_URL's, the extra ones, and on a SITE_URL of this machine
+    (the embedded mode) both of its loopback names, as a browser may be pointed at either.
+
+    Anything else is refused with a 400 (Flask's TRUSTED_HOSTS), so no page or cache entry is ever
+    made for a name that is not the clinic's.
+    """
+    site_host = (urlsplit(site_url).hostname or "").lower()
+    local = LOOPBACK_NAMES if site_host in LOOPBACK_NAMES else ()
+    return list(dict.fromkeys([site_host, *local, *extra]))
+
+
 def finalize(config: dict[str, Any], instance_path: Path) -> None:
     """Fill derived defaults and refuse settings that are unsafe outside the embedded mode."""
     _check_secret_key(config)
+    config["TRUSTED_HOSTS"] = trusted_hosts(config["SITE_URL"], config.get("TRUSTED_HOSTS") or [])
     if not config.get("RATELIMIT_STORAGE_URI"):
         database_url = config["SQLALCHEMY_DATABASE_URI"]
         config["RATELIMIT_STORAGE_URI"] = default_storage_uri(database_url, instance_path)

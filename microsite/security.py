@@ -12,7 +12,9 @@ from urllib.parse import parse_qsl
 
 import flask
 from flask import Flask, has_request_context, request
+from werkzeug.exceptions import SecurityError
 from werkzeug.formparser import FormDataParser
+from werkzeug.wsgi import get_host
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -75,6 +77,27 @@ class SecurityHeaders:
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, start)
+
+
+class OnlyOurHosts:
+    """A request for a host the app does not serve (its Host, or X-Forwarded-Host behind a trusted
+    proxy) goes straight to `refuse`: Flask, which answers it with the branded 400 (TRUSTED_HOSTS).
+
+    The layers that answer before Flask (static files, the page cache) never see it, so another
+    name gets the same 400 for every path.
+    """
+
+    def __init__(self, wsgi_app, refuse, trusted: list[str]):
+        self.wsgi_app = wsgi_app
+        self.refuse = refuse
+        self.trusted = trusted
+
+    def __call__(self, environ, start_response):
+        try:
+            get_host(environ, self.trusted)
+        except SecurityError:
+            return self.refuse(environ, start_response)
+        return self.wsgi_app(environ, start_response)
 
 
 def client_address() -> str:

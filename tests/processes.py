@@ -45,6 +45,7 @@ BASE_ENV = {
     "MAIL_TIMEOUT": "5",
     "MAIL_DEFAULT_SENDER": "Anti Aging and Ketamine Center <no-reply@example.com>",
     "SITE_URL": SITE_URL,  # the origin browser_headers() says a form came from
+    "TRUSTED_HOSTS": "127.0.0.1",  # the name the tests reach each process by, besides SITE_URL's
     "FORM_MIN_SECONDS": "0",
     "RATELIMIT_ENABLED": "false",
     "OUTBOX_INLINE": "true",

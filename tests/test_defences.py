@@ -231,6 +231,49 @@ def test_headers_on_error_responses_too(client):
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
+# -- hosts -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method,path", [("GET", "/"), ("GET", "/es/"), ("GET", "/static/site.css"), ("GET", "/healthz"),
+                    ("GET", "/staff/login"), ("POST", "/consultation"), ("POST", "/v")],
+)  # fmt: skip
+def test_another_host_gets_a_branded_400_that_no_cache_keeps(app, client, method, path):
+    assert client.open(path, method=method, headers=browser_headers()).status_code != 400  # held, if public
+    response = client.open(path, method=method, headers={**browser_headers(), "Host": "evil.example"})
+    assert response.status_code == 400
+    assert response.headers["Cache-Control"] == "no-store" and "Set-Cookie" not in response.headers
+    html = response.get_data(as_text=True)  # the branded page, in the path's language
+    assert "<h1" in html and app.extensions["clinic"].offices[0].phone_display in html
+    assert len(leads(app)) == 0
+
+
+def test_the_site_host_and_the_extra_trusted_names_are_answered(tmp_path):
+    config = make_config(f"sqlite:///{tmp_path / 'h.sqlite3'}", tmp_path, TRUSTED_HOSTS=["www.example.org"])
+    app = create_app(config)
+    client = app.test_client()
+    for host in ["clinic.example.com", "clinic.example.com:443", "www.example.org"]:
+        assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
+    for host in ["localhost", "127.0.0.1:8000", "clinic.example.com.evil.example", "evil.example"]:
+        assert client.get("/healthz", headers={"Host": host}).status_code == 400, host
+
+
+@pytest.mark.parametrize(
+    "site_url,extra,expected",
+    [
+        ("https://clinic.example.com", [], ["clinic.example.com"]),
+        ("https://clinic.example.com", ["127.0.0.1"], ["clinic.example.com", "127.0.0.1"]),
+        # The embedded mode: a browser on this machine may say either loopback name.
+        ("http://127.0.0.1:5000", [], ["127.0.0.1", "localhost"]),
+        ("http://localhost:5000", [], ["localhost", "127.0.0.1"]),
+    ],
+)
+def test_trusted_hosts_come_from_site_url(site_url, extra, expected):
+    from microsite.config import trusted_hosts
+
+    assert trusted_hosts(site_url, extra) == expected
+
+
 def test_hsts_for_a_year_over_https(client):
     response = client.get("/", base_url="https://clinic.example.com")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")

@@ -32,7 +32,7 @@ def find_counted_paths(app: Flask) -> frozenset[str]:
 
     Not sitemap.xml or robots.txt, which no person reads; no staff page, error or made-up path.
     """
-    with app.test_request_context():
+    with app.test_request_context(base_url=app.config["SITE_URL"]):
         offices = current_clinic().offices
         return frozenset(
             url_for(endpoint, lang=lang, **values)
@@ -49,7 +49,7 @@ def find_counted_paths(app: Flask) -> frozenset[str]:
 def find_pages_with_the_form(app: Flask) -> dict[str, tuple[str, ...]]:
     """The pages that carry the consultation form, each with the offices its form offers: the article
     both, an office's page its own (preselected)."""
-    with app.test_request_context():
+    with app.test_request_context(base_url=app.config["SITE_URL"]):
         offices = current_clinic().offices
         pages: dict[str, tuple[str, ...]] = {}
         for lang in LANGUAGES:
