@@ -132,6 +132,8 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "SPAM_RETENTION_DAYS": _int(get("SPAM_RETENTION_DAYS"), 30),
         # Daily page-view counters (microsite/counts/) are deleted by `flask leads purge` after this.
         "COUNTS_RETENTION_MONTHS": _int(get("COUNTS_RETENTION_MONTHS"), 25),
+        # Rows of page-view counters a day at most; further combinations of tags count as "(other)".
+        "COUNTS_MAX_KEYS_PER_DAY": _int(get("COUNTS_MAX_KEYS_PER_DAY"), 500),
         "OUTBOX_INLINE": _bool(get("OUTBOX_INLINE"), True),
         "OUTBOX_THREADS": _int(get("OUTBOX_THREADS"), 1),
         "OUTBOX_LEASE_SECONDS": _float(get("OUTBOX_LEASE_SECONDS"), 300.0),
