@@ -147,7 +147,9 @@ _ADD_ONE = (
 _ROWS_OF_THE_DAY = (
     select(func.count())
     .select_from(C)
-    .where(C.day == bindparam("the_day"), ~((C.source == OTHER) & (C.medium == OTHER) & (C.campaign == OTHER)))
+    .where(
+        C.day == bindparam("the_day"), ~((C.source == OTHER) & (C.medium == OTHER) & (C.campaign == OTHER))
+    )
 )
 # INSERT … ON CONFLICT DO UPDATE: one statement, so two views of a new key at the same moment both count.
 _UPSERT = {
