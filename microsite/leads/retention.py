@@ -69,6 +69,7 @@ def purge_leads(days: int, spam_days: int) -> int:
 
 # A question's emails (questions/service.py): `<time>-crisis-<id>-notification-<n>.eml`, `-answer-<id>-`.
 QUESTION_EML_NAME = re.compile(r"-(?:crisis|answer)-(\d+)-notification-\d+\.eml$")
+ANSWER_EML_NAME = re.compile(r"-answer-(\d+)-notification-\d+\.eml$")
 
 
 def purge_questions(days: int, spam_days: int) -> tuple[int, int]:
@@ -100,11 +101,13 @@ def purge_questions(days: int, spam_days: int) -> tuple[int, int]:
         if len(ids) < BATCH:
             break
     with writing() as session:
-        anonymised = session.execute(
-            update(Question)
-            .where(old, or_(Question.name.is_not(None), Question.email.is_not(None)))
-            .values(name=None, email=None)
-        ).rowcount
+        kept = or_(Question.name.is_not(None), Question.email.is_not(None))
+        ids = set(session.scalars(select(Question.id).where(old, kept)))
+        if ids:
+            session.execute(update(Question).where(Question.id.in_(ids)).values(name=None, email=None))
+        anonymised = len(ids)
+    # The answer email's .eml copy, if one was left (the reader's address and name are in it).
+    delete_mail_files(ids, ANSWER_EML_NAME)
     log.info("purge: deleted %s question(s), removed the reader's details from %s", deleted, anonymised)
     return deleted, anonymised
 

@@ -160,6 +160,20 @@ def _prepare(notification: Notification, about: str, created_at) -> Callable[[],
     return lambda: deliver(built, name)
 
 
+def delete_file_copies(notification_ids: list[int] | set[int]) -> int:
+    """Delete the .eml files these notifications left (written when no mail server is set; `_prepare`
+    names them `…-notification-<id>.eml`): a copy must not outlive the data it holds. How many went."""
+    folder = Path(current_app.config["MAIL_FILE_DIR"])
+    if not notification_ids or not folder.is_dir():
+        return 0
+    removed = 0
+    for notification_id in notification_ids:
+        for path in folder.glob(f"*-notification-{int(notification_id)}.eml"):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def send_claimed(notification_id: int, worker: str) -> str:
     """Send one claimed notification and record what happened; returns its new status.
 

@@ -27,6 +27,7 @@ from ..models import (
     QuestionStatus,
     utcnow,
 )
+from ..notify.outbox import delete_file_copies
 from ..notify.schedule import insert_once
 from .crisis import suggests_crisis
 from .forms import CONSENT, QuestionForm
@@ -136,11 +137,14 @@ def queue(status: str | None) -> list[Question]:
     return list(db.session.scalars(statement.limit(500)))
 
 
-def save(question_id: int, edited_text: str | None, answer: str | None, reviewer: str | None) -> Question:
-    """Keep staff's edit, answer and reviewer; a question with an answer is "answered" until published."""
+def save(question_id: int, edited_text: str | None, answer: str | None, reviewer: str | None,
+         name: str | None) -> Question:  # fmt: skip
+    """Keep staff's edit, answer, reviewer and the name the answer email greets the reader by (None: a
+    plain greeting); a question with an answer is "answered" until published."""
     with writing() as session:
         question = session.get(Question, question_id)
         question.edited_text, question.answer, question.reviewer = edited_text, answer, reviewer
+        question.name = name
         question.updated_at = utcnow()
         if question.status == QuestionStatus.NEW and answer:
             question.status = QuestionStatus.ANSWERED
@@ -206,6 +210,9 @@ def reject(question_id: int) -> None:
             .values(status=NotificationStatus.FAILED, last_error="question rejected before sending")
         )
         audit.record("question.reject", detail=f"question {question_id}")
+        answer_emails = list(session.scalars(select(Notification.id).where(
+            Notification.once_key == f"answer:{question_id}")))  # fmt: skip
+    delete_file_copies(answer_emails)  # an .eml copy, if one was left, holds the address too
     log.info("question %s: rejected", question_id)
 
 
