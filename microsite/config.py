@@ -136,7 +136,9 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "COUNTS_MAX_KEYS_PER_DAY": _int(get("COUNTS_MAX_KEYS_PER_DAY"), 500),
         "OUTBOX_INLINE": _bool(get("OUTBOX_INLINE"), True),
         "OUTBOX_THREADS": _int(get("OUTBOX_THREADS"), 1),
-        "OUTBOX_LEASE_SECONDS": _float(get("OUTBOX_LEASE_SECONDS"), 300.0),
+        # A claim's lease, renewed every third of it while its sender is alive (notify/outbox.py): a
+        # sender that died holds a notification at most this long.
+        "OUTBOX_LEASE_SECONDS": _float(get("OUTBOX_LEASE_SECONDS"), 30.0),
         "OUTBOX_POLL_SECONDS": _float(get("OUTBOX_POLL_SECONDS"), 15.0),
         "OUTBOX_RETRY_BASE_SECONDS": _float(get("OUTBOX_RETRY_BASE_SECONDS"), 30.0),
         "OUTBOX_RETRY_MAX_SECONDS": _float(get("OUTBOX_RETRY_MAX_SECONDS"), 3600.0),

@@ -1,7 +1,10 @@
 """The outbox sender: claim due notifications atomically, send them, record the outcome.
 
-A claim sets status "sending" and a lease. A sender that dies leaves its lease to
-run out, and the next pass takes the notification back. On PostgreSQL candidates
+A claim sets status "sending" and a short lease (OUTBOX_LEASE_SECONDS, 30 s). While a sender works
+through its claims, a heartbeat renews their leases every third of one, however long the mail server
+or a webhook's receiver takes; a sender that dies (kill -9, a power cut) stops renewing, its leases
+run out within the lease's length, and the next sweep takes the notification back: within a
+minute, never while the live holder is still at it. On PostgreSQL candidates
 are picked with FOR UPDATE SKIP LOCKED; on SQLite the claim is a write transaction
 (BEGIN IMMEDIATE), one at a time. Either way the UPDATE repeats the conditions, so a
 row is claimed once. Reading and rendering a notification, and talking to the mail
@@ -26,7 +29,7 @@ from flask import Flask, current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 
-from ..database import writing
+from ..database import write_connection, writing
 from ..extensions import db
 from ..models import DeliveryAttempt, Notification, NotificationStatus, utcnow
 from . import kinds, webhook
@@ -93,6 +96,72 @@ def claim(
             .returning(N.id)
         ).all()
     return list(won)
+
+
+def renew(ids: list[int], worker: str) -> int:
+    """Extend the lease of those of `ids` that `worker` still holds; how many it holds.
+
+    A claim that lapsed and was taken by another sender is not taken back.
+    """
+    lease = timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
+    with write_connection() as connection:
+        return connection.execute(
+            update(N)
+            .where(N.id.in_(ids), N.status == NotificationStatus.SENDING, N.claimed_by == worker)
+            .values(lease_until=utcnow() + lease)
+        ).rowcount
+
+
+class Heartbeat:
+    """A thread that keeps `worker`'s claims on `ids` alive while it sends them, one after another.
+
+    Every third of a lease it renews the lease of each claim still in hand (`finished` takes one out),
+    so a lease stays short however long a send takes. A renewal that fails (the database briefly
+    away) is tried again at the next beat; two more beats fit in a lease.
+    """
+
+    def __init__(self, app: Flask, worker: str, ids: list[int]):
+        self.app = app
+        self.worker = worker
+        self.held = set(ids)
+        self.every = app.config["OUTBOX_LEASE_SECONDS"] / 3
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="outbox-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def finished(self, notification_id: int) -> None:
+        with self._lock:
+            self.held.discard(notification_id)
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.every):
+            with self._lock:
+                ids = sorted(self.held)
+            if not ids:
+                continue
+            try:
+                with self.app.app_context():
+                    renew(ids, self.worker)
+            except Exception as exc:
+                log.warning("outbox: leases of %s not renewed (%s); trying again", ids, type(exc).__name__)
+
+
+def send_all(ids: list[int], worker: str) -> None:
+    """Send what `worker` claimed, one after another, its leases renewed until each is done."""
+    if not ids:
+        return
+    with Heartbeat(current_app._get_current_object(), worker, ids) as heartbeat:
+        for notification_id in ids:
+            send_claimed(notification_id, worker)
+            heartbeat.finished(notification_id)
 
 
 def retry_delay(attempts: int) -> float:
@@ -253,8 +322,7 @@ def run_once(worker: str | None = None, batch: int = 10, waiting_too: bool = Fal
         ids = claim(worker, limit=batch, waiting_too=waiting_too, exclude=tried)
         if not ids:
             return len(tried)
-        for notification_id in ids:
-            send_claimed(notification_id, worker)
+        send_all(ids, worker)
         tried.update(ids)
 
 
@@ -351,8 +419,8 @@ class Dispatcher:
                 with self.app.app_context():
                     worker = worker_name()
                     if notification_id is not None:
-                        for won in claim(worker, limit=self.batch, ids=self._take_queued(notification_id)):
-                            send_claimed(won, worker)
+                        ids = self._take_queued(notification_id)
+                        send_all(claim(worker, limit=self.batch, ids=ids), worker)
                     # Also between hand-offs: a steady stream of new leads must not starve the retries.
                     if sweep_now:
                         next_sweep = time.monotonic() + poll
