@@ -143,6 +143,11 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "OUTBOX_RETRY_BASE_SECONDS": _float(get("OUTBOX_RETRY_BASE_SECONDS"), 30.0),
         "OUTBOX_RETRY_MAX_SECONDS": _float(get("OUTBOX_RETRY_MAX_SECONDS"), 3600.0),
         "OUTBOX_GIVE_UP_HOURS": _float(get("OUTBOX_GIVE_UP_HOURS"), 48.0),
+        # The clinic file's `manager` is emailed once when the oldest notification still to deliver has
+        # waited this long (0: never), and once for each that fails for good (notify/health.py).
+        "OUTBOX_ALERT_MINUTES": _float(get("OUTBOX_ALERT_MINUTES"), 15.0),
+        # GET /metrics answers only `Authorization: Bearer <this>`; unset, there is no /metrics.
+        "METRICS_TOKEN": get("METRICS_TOKEN") or None,
         # Endpoints told of each new real lead (notify/webhook.py), signed per Standard Webhooks.
         "WEBHOOK_URLS": [url.strip() for url in (get("WEBHOOK_URLS") or "").split(",") if url.strip()],
         "WEBHOOK_SECRET": get("WEBHOOK_SECRET") or None,
@@ -247,9 +252,18 @@ def trusted_hosts(site_url: str, extra: list[str]) -> list[str]:
     return list(dict.fromkeys([site_host, *local, *extra]))
 
 
+MIN_METRICS_TOKEN_LENGTH = 32
+
+
 def finalize(config: dict[str, Any], instance_path: Path) -> None:
     """Fill derived defaults and refuse settings that are unsafe outside the embedded mode."""
     _check_secret_key(config)
+    token = config.get("METRICS_TOKEN")
+    if token and (len(token) < MIN_METRICS_TOKEN_LENGTH or not token.isascii() or not token.isprintable()):
+        raise RuntimeError(
+            f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} printable ASCII characters, e.g. "
+            "the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
     config["TRUSTED_HOSTS"] = trusted_hosts(config["SITE_URL"], config.get("TRUSTED_HOSTS") or [])
     if not config.get("RATELIMIT_STORAGE_URI"):
         database_url = config["SQLALCHEMY_DATABASE_URI"]

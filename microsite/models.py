@@ -166,6 +166,7 @@ class NotificationKind:
     WEBHOOK = "webhook"  # a signed POST to `target` (one of WEBHOOK_URLS) about a new real lead
     CRISIS = "crisis"  # a reader's question with crisis words: to the office staff at once ("crisis:<id>")
     ANSWER = "answer"  # to the reader who left an email, once, when the answer is published ("answer:<id>")
+    ALERT = "alert"  # to the clinic's manager: the outbox in trouble ("alert:failed:<id>", "alert:late:<id>")
 
 
 class Notification(db.Model):

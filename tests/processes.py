@@ -55,7 +55,8 @@ BASE_ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 # Settings of the developer's shell that must not leak into a test's processes.
-_SCRUB = ("DATABASE_URL", "MAIL_", "OUTBOX_", "RATELIMIT_", "LEAD_NOTIFY_", "FORM_MIN", "SQLITE_", "FLASK_")
+_SCRUB = ("DATABASE_URL", "MAIL_", "OUTBOX_", "RATELIMIT_", "LEAD_NOTIFY_", "FORM_MIN", "SQLITE_", "FLASK_",
+          "METRICS_TOKEN", "PROMETHEUS_", "TRUSTED_HOSTS", "COUNTS_")  # fmt: skip
 
 
 def process_env(**settings: str | int | float) -> dict[str, str]:

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, insert, or_, select
 
 from ..content.clinic import Clinic
 from ..database import write_connection
+from ..metrics import count_created
 from ..models import (
     Lead,
     LeadStatus,
@@ -134,6 +135,7 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
             for url in current_app.config["WEBHOOK_URLS"]
         )
 
+    count_created("lead")
     if spam_reason:
         log.info("lead %s: kept as suspected spam (%s)", lead_id, spam_reason)
         return Captured(lead_id, None, created=True)

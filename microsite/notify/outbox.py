@@ -26,12 +26,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.exc import OperationalError
 
 from ..database import write_connection, writing
 from ..extensions import db
-from ..models import DeliveryAttempt, Notification, NotificationStatus, utcnow
+from ..models import DeliveryAttempt, Notification, NotificationKind, NotificationStatus, utcnow
 from . import kinds, webhook
 from .schedule import schedule_due
 from .transport import PermanentError, TransientError, deliver
@@ -77,9 +77,11 @@ def claim(
         if found is None:
             return []
     with writing():
+        # The manager's alerts first: an alert about a backlog must not queue behind it.
+        first = case((N.kind == NotificationKind.ALERT, 0), else_=1)
         candidates = list(
             db.session.scalars(
-                pick.order_by(N.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+                pick.order_by(first, N.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
             )
         )
         if not candidates:
@@ -164,10 +166,15 @@ def send_all(ids: list[int], worker: str) -> None:
             heartbeat.finished(notification_id)
 
 
-def retry_delay(attempts: int) -> float:
-    """Exponential back-off with jitter: ~30 s, 1 min, 2 min … capped at an hour."""
+ALERT_RETRY_MAX_SECONDS = 60.0  # the manager's alert goes out within a minute of the mail server's return
+
+
+def retry_delay(attempts: int, kind: str | None = None) -> float:
+    """Exponential back-off with jitter: ~30 s, 1 min, 2 min … capped at an hour (an alert: a minute)."""
     base = current_app.config["OUTBOX_RETRY_BASE_SECONDS"]
     cap = current_app.config["OUTBOX_RETRY_MAX_SECONDS"]
+    if kind == NotificationKind.ALERT:
+        cap = min(cap, ALERT_RETRY_MAX_SECONDS)
     delay = min(cap, base * 2 ** max(0, attempts - 1))
     return delay * random.uniform(0.5, 1.0)  # noqa: S311 -- jitter, not a secret
 
@@ -298,7 +305,7 @@ def send_claimed(notification_id: int, worker: str) -> str:
         )  # fmt: skip
         return NotificationStatus.FAILED
 
-    delay = retry_delay(attempts)
+    delay = retry_delay(attempts, claimed.kind)
     _finish(
         notification_id,
         worker,

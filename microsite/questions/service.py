@@ -18,6 +18,7 @@ from .. import audit
 from ..content.clinic import Clinic
 from ..database import writing
 from ..extensions import db
+from ..metrics import count_created
 from ..models import (
     ContentVersion,
     Notification,
@@ -71,6 +72,7 @@ def capture(form: QuestionForm, clinic: Clinic) -> Asked:
             crisis_email = {"kind": NotificationKind.CRISIS, "once_key": f"crisis:{question.id}"}
             to_send = tuple(i for i, _ in insert_once([crisis_email]))
         question_id = question.id
+    count_created("question")
     if spam_reason:
         log.info("question %s: kept as suspected spam (%s)", question_id, spam_reason)
     log.info("question %s: stored%s", question_id, ", crisis words: office emailed" if crisis else "")
