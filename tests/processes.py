@@ -496,6 +496,16 @@ class Visitor:
         return request(port or self.port, "POST", "/consultation", body, headers)
 
 
+def wait_until(condition, timeout: float, what: str):
+    """`condition()`'s first true value, asked every 0.1 s, or an AssertionError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 # -- figures ------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from processes import (
     process_env,
     report,
     visitor_data,
+    wait_until,
 )
 from sqlalchemy.engine import make_url
 
@@ -61,15 +62,6 @@ def mail():
 
 def notifications(database: Database) -> list:
     return database.rows("SELECT id, lead_id, status, attempts, last_error, claimed_by FROM notification")
-
-
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def site(started, database, mail, **settings):

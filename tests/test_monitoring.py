@@ -9,7 +9,6 @@ its workers' counts summed (prometheus_client's multiprocess mode), the gauges m
 from __future__ import annotations
 
 import re
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -43,15 +42,9 @@ def notifications_in(figures: dict, state: str) -> float:
 
 
 @pytest.fixture
-def metered(app_config):
-    app = create_app({**app_config, "METRICS_TOKEN": TOKEN})
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
+def app_config(app_config):
+    """conftest's, with /metrics on: this module's `app` counts."""
+    return {**app_config, "METRICS_TOKEN": TOKEN}
 
 
 def scrape(client) -> dict:
@@ -70,16 +63,17 @@ def scrape(client) -> dict:
     [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN}x"},
      {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN}],
 )  # fmt: skip
-def test_without_the_token_metrics_is_a_404_like_any_unknown_page(metered, headers):
-    response = metered.test_client().get("/metrics", headers=headers)
+def test_without_the_token_metrics_is_a_404_like_any_unknown_page(client, headers):
+    response = client.get("/metrics", headers=headers)
     assert response.status_code == 404
     assert "We could not find that page" in response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_without_metrics_token_there_is_no_metrics_at_all(app, client):
+def test_without_metrics_token_there_is_no_metrics_at_all(tmp_path):
+    app = create_app(make_config(f"sqlite:///{tmp_path / 'm.sqlite3'}", tmp_path))
     assert app.config["METRICS_TOKEN"] is None
-    assert client.get("/metrics", headers=BEARER).status_code == 404
+    assert app.test_client().get("/metrics", headers=BEARER).status_code == 404
     assert app.extensions["metrics"] is None  # and nothing is counted
 
 
@@ -88,14 +82,13 @@ def test_a_short_token_is_refused_at_start(tmp_path):
         create_app(make_config(f"sqlite:///{tmp_path / 'm.sqlite3'}", tmp_path, METRICS_TOKEN="short"))
 
 
-def test_the_notification_gauges_move_as_a_lead_is_sent(metered, smtp):
-    client = metered.test_client()
+def test_the_notification_gauges_move_as_a_lead_is_sent(app, client, smtp):
     before = scrape(client)
     assert notifications_in(before, "pending") == 0 and notifications_in(before, "sent") == 0
     assert before[("microsite_outbox_oldest_pending_seconds", ())] == 0
 
     assert submit(client).status_code == 303
-    with metered.app_context(), writing():  # waiting for a while, as the outbox was not run
+    with app.app_context(), writing():  # waiting for a while, as the outbox was not run
         db.session.execute(update(Notification).values(created_at=utcnow() - timedelta(minutes=3)))
     waiting = scrape(client)
     assert notifications_in(waiting, "pending") == 1 and notifications_in(waiting, "sent") == 0
@@ -103,7 +96,7 @@ def test_the_notification_gauges_move_as_a_lead_is_sent(metered, smtp):
     assert waiting[("microsite_stored_total", (("what", "lead"),))] == 1
     assert waiting[("microsite_requests_total", (("group", "leads"), ("status", "303")))] == 1
 
-    with metered.app_context():
+    with app.app_context():
         run_once()
     sent = scrape(client)
     assert notifications_in(sent, "pending") == 0 and notifications_in(sent, "sent") == 1
@@ -111,8 +104,7 @@ def test_the_notification_gauges_move_as_a_lead_is_sent(metered, smtp):
     assert len(smtp.messages) == 1
 
 
-def test_requests_are_counted_by_route_group_never_by_path(metered):
-    client = metered.test_client()
+def test_requests_are_counted_by_route_group_never_by_path(client):
     for path in ["/", "/", "/privacy", "/no-such-page", "/no-such-page/2", "/staff/login"]:
         client.get(path)
     figures = scrape(client)
@@ -130,7 +122,7 @@ def test_rate_limit_refusals_are_counted(app_config):
         "RATELIMIT_BEACON": "2 per minute",
         "RATELIMIT_STORAGE_URI": "memory://",
     }
-    config = {**app_config, "METRICS_TOKEN": TOKEN, **limited}
+    config = {**app_config, **limited}
     app = create_app(config)
     with app.app_context():
         db.create_all()
@@ -222,7 +214,7 @@ def site(tmp_path_factory):
     server.access_log = work / "access.log"
     try:
         server.wait_ready()
-        yield server, database, mail
+        yield server, mail
     finally:
         server.stop()
         mail.stop()
@@ -238,20 +230,11 @@ def scrape_process(server) -> dict:
     return samples(response.body)
 
 
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 @pytest.mark.slow
 def test_under_gunicorn_every_workers_counts_are_summed_and_the_gauges_move(site):
-    from processes import Visitor, request, visitor_data
+    from processes import Visitor, request, visitor_data, wait_until
 
-    server, database, mail = site
+    server, mail = site
     assert request(server.port, "GET", "/metrics").status == 404
     before = scrape_process(server)
     healthz = ("microsite_requests_total", (("group", "pages"), ("status", "200")))
@@ -287,9 +270,9 @@ def test_under_gunicorn_every_workers_counts_are_summed_and_the_gauges_move(site
 
 @pytest.mark.slow
 def test_a_path_with_a_line_break_adds_exactly_one_line_to_the_access_log(site):
-    from processes import request
+    from processes import request, wait_until
 
-    server, _, _ = site
+    server, _ = site
     wait_until(server.access_log.exists, 10, "the access log")
     lines = server.access_log.read_text().splitlines()
     assert request(server.port, "GET", "/x%0aforged%1b[31m").status == 404
