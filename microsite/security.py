@@ -91,12 +91,19 @@ class OnlyOurHosts:
         self.wsgi_app = wsgi_app
         self.refuse = refuse
         self.trusted = trusted
+        # (scheme, Host) pairs already found trusted: a set lookup per request instead of Werkzeug's
+        # parsing. Only trusted ones are kept, and few exist (the name, with or without a port).
+        self._trusted_seen: set[tuple] = set()
 
     def __call__(self, environ, start_response):
-        try:
-            get_host(environ, self.trusted)
-        except SecurityError:
-            return self.refuse(environ, start_response)
+        key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"))
+        if key not in self._trusted_seen:
+            try:
+                get_host(environ, self.trusted)
+            except SecurityError:
+                return self.refuse(environ, start_response)
+            if len(self._trusted_seen) < 64:
+                self._trusted_seen.add(key)
         return self.wsgi_app(environ, start_response)
 
 
