@@ -161,10 +161,15 @@ def test_a_5xx_answer_marks_the_notification_failed_and_keeps_the_lead(started, 
         lambda: [r for r in notifications(database) if r.status == "failed"], 15, "the failure"
     )
     assert "550" in row.last_error
-    time.sleep(2)  # sweeps do not retry a permanent failure
-    [row] = notifications(database)
+    # The clinic's manager is told, once: the one email the mail server accepts.
+    assert mail.wait_for(1, 15) == 1
+    [alert] = mail.handler.messages
+    assert alert["To"] == "manager@example.com"
+    assert alert["Subject"] == f"Outbox: notification {row.id} could not be delivered"
+    time.sleep(2)  # sweeps do not retry a permanent failure, nor tell of it again
+    [row] = [r for r in notifications(database) if r.lead_id is not None]
     assert row.status == "failed" and row.attempts == 1
-    assert database.count("lead") == 1 and mail.handler.count() == 0
+    assert database.count("lead") == 1 and mail.handler.count() == 1
     log = server.output()
     assert f"lead {row.lead_id}: notification {row.id} FAILED" in log
     assert "Visitor 0" not in log and "visitor0@example.com" not in log
