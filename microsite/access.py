@@ -56,9 +56,9 @@ class Scope:
     def of(cls, user: StaffUser) -> Scope:
         if user.role in (StaffRole.ADMIN, StaffRole.MANAGER):
             return cls(user.role, None)
-        # An unknown role is a staff member with no office: it sees nothing.
-        role = user.role if user.role in PERMISSIONS else StaffRole.STAFF
-        return cls(role, frozenset(user.office_list))
+        if user.role not in PERMISSIONS:
+            return cls(StaffRole.STAFF, frozenset())  # an unknown role sees nothing
+        return cls(user.role, frozenset(user.office_list))
 
     def allows(self, permission: str | None) -> bool:
         return permission is None or permission in PERMISSIONS.get(self.role, frozenset())

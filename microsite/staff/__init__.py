@@ -7,6 +7,7 @@ from flask import Flask
 
 from .. import notify
 from ..extensions import login_manager
+from ..leads import wording
 from ..models import LeadStatus, NotificationKind, StaffRole, utcnow
 from ..notify.webhook import host_of
 from . import invites, logins
@@ -27,6 +28,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(staff_cli)
     app.jinja_env.filters["status_label"] = LeadStatus.label_of
     app.jinja_env.filters["role_label"] = lambda role: StaffRole.LABELS.get(role, role)
+    # A lead in words (leads/wording.py): "Phone call", "Google, paid ad, campaign 'winter'".
+    for name in ("contact_label", "best_time_label", "came_from", "landing_label"):
+        app.jinja_env.globals[name] = getattr(wording, name)
     # A webhook's endpoint by its host only: the path may hold the receiver's token.
     app.jinja_env.filters["host_of"] = host_of
 

@@ -30,7 +30,7 @@ from ...models import Lead, LeadStatus, Notification, NotificationKind, utcnow
 from ...reports import speed
 from .. import inbox
 from ..forms import ActionForm, FilterForm, NoteForm, StatusForm
-from . import ID, MAX_PAGE, bp, page_number, recent_login, requires
+from . import ID, MAX_PAGE, bp, page_number, recent_login, requires, safe_next
 
 # The dates a filter may name: anything else is a typo or a forged URL, not a period of the clinic's.
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
@@ -163,7 +163,9 @@ def change_status(lead_id: int):
     for notification_id in inbox.change_status(lead_id, form.status.data):
         notify.hand_off(notification_id)
     flash(f"Status set to “{LeadStatus.LABELS[form.status.data]}”.", "success")
-    return _back_to(lead_id)
+    # The inbox's one-tap "record first contact" goes back to the inbox it was pressed in.
+    back = safe_next(request.form.get("next"))
+    return redirect(back, 303) if back else _back_to(lead_id)
 
 
 @bp.post(f"/leads/<{ID}:lead_id>/not-spam")

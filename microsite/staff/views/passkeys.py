@@ -21,7 +21,7 @@ REFUSED = "That passkey did not work here. Try again, or use your password."
 
 
 def _options(options_json: str):
-    return bp.response_class(options_json, mimetype="application/json")
+    return current_app.response_class(options_json, mimetype="application/json")
 
 
 def _credential() -> dict:
