@@ -310,15 +310,28 @@ def staff_login(
     return response
 
 
+def browser_staff_login(page, app, email: str, password: str = STAFF_PASSWORD) -> None:
+    """Log in in a real browser: the password, then the authenticator code, as a person types them."""
+    page.goto(app.base_url + "/staff/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/staff/login/code")
+    page.get_by_label("Code from your authenticator app").fill(fresh_code(app, email))
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/staff/")
+
+
 @contextmanager
-def live_server(app):
-    """Serve `app` on a free port from a thread, for a real browser; sets `app.base_url`."""
+def live_server(app, port: int = 0, host: str = "127.0.0.1"):
+    """Serve `app` on a free port (or `port`) from a thread, for a real browser; sets `app.base_url`,
+    naming the server `host` (passkeys need a name, "localhost", not an address)."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    app.base_url = f"http://127.0.0.1:{server.server_port}"
+    app.base_url = f"http://{host}:{server.server_port}"
     try:
         yield app
     finally:

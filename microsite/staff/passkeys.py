@@ -139,8 +139,8 @@ def registration_options(user: StaffUser) -> str:
     return options_to_json(options)
 
 
-def register(user: StaffUser, credential: dict, name: str) -> StaffPasskey:
-    """Check the browser's answer and keep the new passkey. Call it inside `writing()`."""
+def verify_new(user: StaffUser, credential: dict):
+    """Check the browser's answer to this session's registration; raises Refused."""
     challenge = _use_challenge(REGISTER, user.id)
     try:
         verified = verify_registration_response(
@@ -152,6 +152,11 @@ def register(user: StaffUser, credential: dict, name: str) -> StaffPasskey:
         )
     except (WebAuthnException, KeyError, TypeError, ValueError) as exc:
         raise Refused(f"registration: {type(exc).__name__}: {exc}") from None
+    return verified
+
+
+def keep(user: StaffUser, verified, name: str) -> StaffPasskey:
+    """The verified passkey, kept on the account. Call it inside `writing()`."""
     passkey = StaffPasskey(
         credential_id=bytes_to_base64url(verified.credential_id),
         public_key=verified.credential_public_key,

@@ -52,13 +52,14 @@ def passkey_add():
     name = str(body.get("name") or "").strip()[:60] or "Passkey"
     first = not current_user.has_second_factor
     try:
-        with writing():
-            passkey = passkeys.register(current_user, body["credential"], name)
-            # A new factor ends the account's other logins, as the authenticator app's does.
-            logins.end_all(current_user, keep=current_user.login_token)
-            audit.record("staff.passkey_add", detail=f"passkey {name}")
+        verified = passkeys.verify_new(current_user, body["credential"])
     except passkeys.Refused as exc:
         return _refused(exc, f"staff {current_user.id}")
+    with writing():
+        passkey = passkeys.keep(current_user, verified, name)
+        # A new factor ends the account's other logins, as the authenticator app's does.
+        logins.end_all(current_user, keep=current_user.login_token)
+        audit.record("staff.passkey_add", detail=f"passkey {name}")
     log.info("staff %s added passkey %s", current_user.id, passkey.id)
     flash(
         "Passkey added. You can sign in with it alone." + (" Now make your recovery codes." if first else ""),
