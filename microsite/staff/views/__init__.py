@@ -55,6 +55,7 @@ RATE_LIMITED = frozenset(
         "staff.login",
         "staff.login_code",
         "staff.logout",
+        "staff.passkey_login_options",
         "staff.passkey_login",
         "staff.invite_link",
         "staff.reauth",

@@ -156,6 +156,8 @@ def invite_link(token: str):
     form.account_email = invite.email
     if form.validate_on_submit():
         with writing():
+            if current_user.is_authenticated:  # someone else's login in this browser ends here
+                logins.end(current_user.login_token)
             user = invites.accept(token, form.new.data)
             if user is not None:
                 logins.start(user)
