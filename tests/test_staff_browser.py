@@ -40,6 +40,8 @@ NEWCOMER = "newcomer@example.com"
 DESK = "sarasota-desk@example.com"
 # The staff pages no browser shows: downloads, and what the passkey script asks for in JSON.
 NOT_PAGES = {"staff.export_csv", "staff.conversion_csv"}
+DESKTOP_PAGES = ["/staff/?status=any&office=sarasota", "/staff/leads/3", "/staff/team", "/staff/team/1",
+                 "/staff/account", "/staff/reauth?next=/staff/"]  # fmt: skip
 
 
 def add_lead(name: str, phone: str, location: str = "bradenton", age=timedelta(0), **values) -> int:
@@ -261,9 +263,13 @@ def staff_pages(live) -> list[str]:
     return pages
 
 
-def check(page, url: str, viewport) -> list[str]:
-    """What is wrong with the page at `url`: axe's violations, and scrolling sideways on a phone."""
+def check(page, url: str, viewport, seen: set[str]) -> list[str]:
+    """What is wrong with the page at `url`: axe's violations, and scrolling sideways on a phone. A
+    page some other address sent it to, and was read already, is not read again."""
     page.goto(url)
+    if page.url in seen:
+        return []
+    seen.add(page.url)
     problems = [f"{url} {v['id']} ({v['impact']}): {v['help']} {v['nodes']}" for v in axe_violations(page)]
     width = page.evaluate("document.documentElement.scrollWidth")
     if viewport is PHONE and width > PHONE["width"]:
@@ -272,22 +278,22 @@ def check(page, url: str, viewport) -> list[str]:
 
 
 @pytest.mark.parametrize("viewport", [pytest.param(PHONE, id="phone"), pytest.param(DESKTOP, id="desktop")])
-def test_every_staff_page_passes_axe_and_fits_a_390_px_phone(browser, live, viewport, tmp_path):
-    problems = []
+def test_every_staff_page_passes_axe_and_fits_a_390_px_phone(browser, live, viewport):
+    problems, seen = [], set()
     context, page = open_page(browser, live, viewport)
     for path in ("/staff/login", "/staff/invite/" + "x" * 43):
-        problems += check(page, live.base_url + path, viewport)
+        problems += check(page, live.base_url + path, viewport, seen)
     with live.app_context():
         invitation = db.session.scalars(db.select(StaffInvite)).first()
-        problems += check(page, invites.link(invitation), viewport)
+        problems += check(page, invites.link(invitation), viewport, seen)
     # A new account: the enrolment, the authenticator's setup; then the code step at the next login.
     page.goto(live.base_url + "/staff/login")
     page.get_by_label("Email").fill(NEWCOMER)
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/staff/enrol")  # the password alone opens only this
-    problems += check(page, page.url, viewport)
-    problems += check(page, live.base_url + "/staff/account/totp", viewport)
+    problems += check(page, page.url, viewport, seen)
+    problems += check(page, live.base_url + "/staff/account/totp", viewport, seen)
     context.close()
 
     context, page = open_page(browser, live, viewport)
@@ -296,22 +302,21 @@ def test_every_staff_page_passes_axe_and_fits_a_390_px_phone(browser, live, view
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/staff/login/code")
-    problems += check(page, page.url, viewport)
+    problems += check(page, page.url, viewport, seen)
     context.close()
 
     context, page = open_page(browser, live, viewport)
     browser_staff_login(page, live, DESK)
-    problems += check(page, live.base_url + "/staff/dashboard", viewport)  # not part of a staff role
+    problems += check(page, live.base_url + "/staff/dashboard", viewport, set())  # not part of a staff role
     context.close()
 
     context, page = open_page(browser, live, viewport)
     browser_staff_login(page, live, ADMIN)
-    for path in staff_pages(live):
+    # Every page on the phone; on a desktop, the pages this side added or laid out anew.
+    paths = staff_pages(live) if viewport is PHONE else DESKTOP_PAGES
+    for path in paths:
         if "/logout" not in path:
-            problems += check(page, live.base_url + path, viewport)
-    if viewport is PHONE:
-        page.goto(live.base_url + "/staff/")
-        page.screenshot(path=str(tmp_path / "inbox-390.png"), full_page=True)
+            problems += check(page, live.base_url + path, viewport, seen)
     context.close()
     assert problems == [], "\n".join(problems)
 
