@@ -17,11 +17,12 @@ from alembic.migration import MigrationContext
 from conftest import STAFF_PASSWORD, add_staff, hidden_fields, make_config, staff_login
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, select, text
+from test_staff_roles import client_as
 
 from microsite import create_app
-from microsite.database import write_connection
+from microsite.database import write_connection, writing
 from microsite.extensions import db
-from microsite.models import AuditEvent, StaffInvite, StaffRole, StaffUser, utcnow
+from microsite.models import AuditEvent, StaffInvite, StaffPasskey, StaffRole, StaffUser, utcnow
 from microsite.notify.outbox import run_once
 from microsite.staff import accounts
 
@@ -390,3 +391,23 @@ def test_accounts_made_before_roles_become_managers_in_the_migration(database_ur
             with db.engine.begin() as conn:
                 conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
             db.engine.dispose()
+
+
+def test_a_passkey_is_removed_from_the_account_page_but_not_the_last_second_step(app):
+    with app.app_context():
+        user_id = add_staff("new@example.com", second_factor=False)
+        with writing():
+            for n in (1, 2):
+                db.session.add(
+                    StaffPasskey(staff_id=user_id, credential_id=f"id{n}", public_key=b"k", name=f"Key {n}")
+                )
+    client, other = client_as(app, "new"), client_as(app, "new")  # logged in with a passkey, twice
+    assert "Key 1" in client.get("/staff/account").get_data(as_text=True)
+    assert goes_to(post(client, "/staff/account/passkeys/1/remove"), "/staff/account")
+    assert goes_to(other.get("/staff/"), "/staff/login")  # a second step changed: other logins end
+    answer = client.get(post(client, "/staff/account/passkeys/2/remove").headers["Location"])
+    assert "add another passkey or an authenticator app first" in answer.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(StaffPasskey.name)).all() == ["Key 2"]
+    [removed] = audit(app, "staff.passkey_remove")
+    assert (removed.actor, removed.detail) == ("new@example.com", "passkey 1")

@@ -83,6 +83,7 @@ def passkey_remove(passkey_id: int):
         if passkeys.remove(current_user, passkey_id):
             if not current_user.has_second_factor:
                 current_user.recovery_codes = None
+            logins.end_all(current_user, keep=current_user.login_token)
             audit.record("staff.passkey_remove", detail=f"passkey {passkey_id}")
             flash("Passkey removed.", "success")
     return redirect(url_for("staff.account"), 303)
