@@ -12,6 +12,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import (
+    access,
     assets,
     backup,
     clinictime,
@@ -86,6 +87,7 @@ def register_extensions(app: Flask) -> None:
     security.init_app(app)
     assets.init_app(app)
     database.init_app(app)
+    access.init_app(app)  # a staff request's queries held to its role and offices
     backup.init_app(app)  # after database: adds to Flask-Migrate's `flask db` group
     mail.init_app(app)
     limiter.init_app(app)

@@ -94,6 +94,11 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "STAFF_THROTTLE_AFTER": _int(get("STAFF_THROTTLE_AFTER"), 5),
         "STAFF_THROTTLE_ADDRESS_AFTER": _int(get("STAFF_THROTTLE_ADDRESS_AFTER"), 20),
         "STAFF_THROTTLE_MAX_SECONDS": _float(get("STAFF_THROTTLE_MAX_SECONDS"), 900.0),
+        # "required": a login with the password alone opens only the setting up of a second step
+        # (an authenticator app or a passkey); "optional": each staff member chooses.
+        "STAFF_SECOND_FACTOR": (get("STAFF_SECOND_FACTOR") or "required").strip().lower(),
+        # A staff login unused this long opens nothing (automatic logoff); the absolute limit stays.
+        "STAFF_IDLE_MINUTES": _float(get("STAFF_IDLE_MINUTES"), 30.0),
         # Both offices are on Florida's west coast; staff read times on their own clock.
         # Unset: the clinic file's `timezone`, else America/New_York (content.init_app).
         "STAFF_TIMEZONE": get("STAFF_TIMEZONE") or None,
@@ -296,6 +301,10 @@ def finalize(config: dict[str, Any], instance_path: Path, serving: bool = True) 
         if config[name] < 1:
             raise RuntimeError(f"{name} must be a whole number above 0")
     _check_webhooks(config)
+    if config["STAFF_SECOND_FACTOR"] not in {"required", "optional"}:
+        raise RuntimeError("STAFF_SECOND_FACTOR must be 'required' or 'optional'")
+    if not config["STAFF_IDLE_MINUTES"] > 0:
+        raise RuntimeError("STAFF_IDLE_MINUTES must be a number of minutes above 0")
     if config["SITE_URL"].startswith("https://"):
         config["SESSION_COOKIE_SECURE"] = True
         # A `__Host-` cookie is kept by the browser only if Secure, with Path=/ and no Domain: no

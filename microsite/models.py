@@ -14,6 +14,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -172,6 +173,7 @@ class NotificationKind:
     DIGEST = "digest"  # the crisis flags that came after it, in one email ("crisis-digest:<first flag id>")
     ANSWER = "answer"  # to the reader who left an email, once, when the answer is published ("answer:<id>")
     ALERT = "alert"  # to the clinic's manager: the outbox in trouble ("alert:failed:<id>", "alert:late:<id>")
+    INVITE = "staff_invite"  # a new team member's one-time link to set up their account ("invite:<id>")
 
 
 class Notification(db.Model):
@@ -234,6 +236,19 @@ class PageViewCount(db.Model):
     )
 
 
+class StaffRole:
+    """What a staff account may do (microsite/access.py holds what each one sees)."""
+
+    ADMIN = "admin"  # everything, the team included
+    MANAGER = "manager"  # every office's requests and questions, the dashboard, exports, the audit log
+    STAFF = "staff"  # the requests and questions of their own offices, nothing else
+    LABELS: ClassVar[dict[str, str]] = {
+        ADMIN: "Admin",
+        MANAGER: "Manager",
+        STAFF: "Staff",
+    }
+
+
 class StaffUser(UserMixin, db.Model):
     """A clinic staff member who works the leads at /staff/."""
 
@@ -241,11 +256,20 @@ class StaffUser(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    role: Mapped[str] = mapped_column(String(10), default=StaffRole.STAFF)
+    # The office slugs a "staff" account works, space-separated; managers and admins see every office.
+    offices: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_last_counter: Mapped[int | None] = mapped_column()  # a code is accepted once
     recovery_codes: Mapped[str | None] = mapped_column(Text)  # hashes, one a line; a used one is removed
+    # The random user handle every passkey of this account carries (WebAuthn's user.id): never the email.
+    webauthn_handle: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+
+    passkeys: Mapped[list[StaffPasskey]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True, order_by="StaffPasskey.id"
+    )
 
     # The token of the login this object was loaded for (not a column): what Flask-Login keeps.
     login_token = None
@@ -253,6 +277,14 @@ class StaffUser(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:
         return self.active
+
+    @property
+    def office_list(self) -> list[str]:
+        return self.offices.split()
+
+    @property
+    def has_second_factor(self) -> bool:
+        return bool(self.totp_secret) or bool(self.passkeys)
 
     def get_id(self) -> str:
         """What Flask-Login keeps in the session: the token of one `StaffSession`, nothing else."""
@@ -262,7 +294,7 @@ class StaffUser(UserMixin, db.Model):
 
 
 class StaffSession(db.Model):
-    """One login, from the password (and code) to logout or expiry; deleting the row ends it.
+    """One login, from the password (and code) to logout, expiry or idleness; deleting the row ends it.
 
     The session cookie carries only the random token; the table keeps its SHA-256, so a copy of the
     database opens no session. Until the second step is passed, `verified` is false and the row
@@ -274,8 +306,64 @@ class StaffSession(db.Model):
     verified: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Its last request: a login unused for STAFF_IDLE_MINUTES opens nothing.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When its holder last proved who they are (password or passkey): changing a factor, the team or an
+    # export asks again after a few minutes.
+    reauth_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # An authenticator app being set up in this session: the new secret, until its first code.
     totp_setup_secret: Mapped[str | None] = mapped_column(String(64))
+
+
+class StaffPasskey(db.Model):
+    """A passkey (a WebAuthn credential) of a staff account: its id and public key, never a secret."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)  # base64url, as browsers send it
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE
+    sign_count: Mapped[int] = mapped_column(default=0)
+    name: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[StaffUser] = relationship(back_populates="passkeys")
+
+
+class WebAuthnChallenge(db.Model):
+    """A passkey ceremony under way: its challenge's hash, used once (deleted as it is checked)."""
+
+    __tablename__ = "webauthn_challenge"
+
+    challenge_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(12))  # "register", "login", "reauth"
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class StaffInvite(db.Model):
+    """A one-time link for a new team member, made by an admin: valid for 72 hours, used once.
+
+    Only the token's SHA-256 is kept. The link's token is an HMAC of `nonce` under SECRET_KEY, so the
+    outbox can write the email (and write it again on a retry) while a copy of the database alone
+    opens nothing.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    role: Mapped[str] = mapped_column(String(10))
+    offices: Mapped[str] = mapped_column(String(200), default="")
+    nonce: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    invited_by: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+
+    @property
+    def office_list(self) -> list[str]:
+        return self.offices.split()
 
 
 class LoginThrottle(db.Model):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import os
 import re
@@ -13,20 +15,25 @@ from contextlib import contextmanager
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import NoReturn
 
+import pyotp
 import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 from jinja2 import BytecodeCache
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, text, update
 from sqlalchemy.pool import NullPool
 
 from microsite import create_app
+from microsite.database import writing
 from microsite.extensions import db
+from microsite.models import StaffRole, StaffUser
 from microsite.ratelimit import storage_uri
+from microsite.staff import accounts
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -297,15 +304,86 @@ def submit(client, path: str = "/", headers: dict[str, str] | None = None, **ove
     )
 
 
+# -- staff accounts ---------------------------------------------------------------------
+
+STAFF_PASSWORD = "correct horse battery"
+
+
+@cache
+def password_hash(password: str) -> str:
+    """scrypt once per password for the whole run: a test's account is made with the hash, not the work."""
+    return accounts.hash_password(password)
+
+
+def totp_secret_of(email: str) -> str:
+    """The authenticator secret a test account gets: known to the tests, different per account."""
+    return base64.b32encode(hashlib.sha256(email.encode()).digest()[:20]).decode()
+
+
+def add_staff(email: str, password: str = STAFF_PASSWORD, role: str = StaffRole.MANAGER, offices=(),
+              second_factor: bool = True) -> int:  # fmt: skip
+    """A staff account, inside an app context: by default a manager with an authenticator app set up,
+    as every account must have before the staff pages open (STAFF_SECOND_FACTOR=required)."""
+    with writing():
+        user = accounts.create(email, role=role, offices=offices, password_hash=password_hash(password))
+        if second_factor:
+            user.totp_secret = totp_secret_of(email)
+        db.session.flush()
+        return user.id
+
+
+def fresh_code(app, email: str) -> str:
+    """A code the login takes now. A code is accepted once per 30-second step, and a test logs in more
+    often than that: the account's last used step is forgotten first."""
+    with app.app_context(), writing():
+        db.session.execute(update(StaffUser).where(StaffUser.email == email).values(totp_last_counter=None))
+    return pyotp.TOTP(totp_secret_of(email)).now()
+
+
+def staff_login(
+    client, email: str, password: str = STAFF_PASSWORD, next_url: str | None = None, headers=None
+):
+    """Log in as a browser would: the password, then (when asked) the authenticator code. Returns the
+    last answer: a 303 into /staff/ when both were right."""
+    page = client.get("/staff/login" + (f"?next={next_url}" if next_url else ""))
+    fields = hidden_fields(page.get_data(as_text=True))
+    if next_url is not None:
+        fields["next"] = next_url  # as a crafted form would send it
+    response = client.post(
+        "/staff/login", data={**fields, "email": email, "password": password}, headers=headers
+    )
+    if response.status_code == 303 and response.headers["Location"] == "/staff/login/code":
+        code_page = client.get("/staff/login/code")
+        fields = {
+            **hidden_fields(code_page.get_data(as_text=True)),
+            "code": fresh_code(client.application, email),
+        }
+        response = client.post("/staff/login/code", data=fields, headers=headers)
+    return response
+
+
+def browser_staff_login(page, app, email: str, password: str = STAFF_PASSWORD) -> None:
+    """Log in in a real browser: the password, then the authenticator code, as a person types them."""
+    page.goto(app.base_url + "/staff/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/staff/login/code")
+    page.get_by_label("Code from your authenticator app").fill(fresh_code(app, email))
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/staff/")
+
+
 @contextmanager
-def live_server(app):
-    """Serve `app` on a free port from a thread, for a real browser; sets `app.base_url`."""
+def live_server(app, port: int = 0, host: str = "127.0.0.1"):
+    """Serve `app` on a free port (or `port`) from a thread, for a real browser; sets `app.base_url`,
+    naming the server `host` (passkeys need a name, "localhost", not an address)."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    app.base_url = f"http://127.0.0.1:{server.server_port}"
+    app.base_url = f"http://{host}:{server.server_port}"
     try:
         yield app
     finally:

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import SITE_URL, hidden_fields, live_server, make_config
+from conftest import SITE_URL, add_staff, live_server, make_config, staff_login
 from sqlalchemy import func, select
 
 from microsite import create_app
@@ -26,7 +26,6 @@ from microsite.database import writing
 from microsite.extensions import db
 from microsite.leads.retention import months_before, purge_counts
 from microsite.models import Lead, LeadStatus, PageViewCount
-from microsite.staff import accounts
 
 pytestmark = pytest.mark.both_databases
 
@@ -352,13 +351,10 @@ def test_purge_counts_works_in_batches_with_a_controlled_clock(app):
 
 def logged_in(app):
     """A test client logged in to /staff/."""
-    with app.app_context(), writing():
-        accounts.create(EMAIL, PASSWORD)
+    with app.app_context():
+        add_staff(EMAIL, PASSWORD)
     client = app.test_client()
-    fields = hidden_fields(client.get("/staff/login").get_data(as_text=True))
-    assert (
-        client.post("/staff/login", data={**fields, "email": EMAIL, "password": PASSWORD}).status_code == 303
-    )
+    assert staff_login(client, EMAIL, PASSWORD).status_code == 303
     return client
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from conftest import hidden_fields, make_config, submit, unavailable
+from conftest import SITE_URL, add_staff, hidden_fields, make_config, staff_login, submit, unavailable
 from sqlalchemy import select
 
 from microsite import create_app
@@ -27,9 +27,9 @@ from microsite.crisis import alerts
 from microsite.database import writing
 from microsite.extensions import db
 from microsite.leads.notifications import build_staff_message
-from microsite.models import Lead, Notification, Question, QuestionStatus, utcnow
+from microsite.models import Lead, Notification, Question, QuestionStatus, StaffInvite, utcnow
 from microsite.notify.kinds import build as build_message
-from microsite.staff import accounts
+from microsite.staff import accounts, invites
 
 ROOT = Path(__file__).resolve().parent.parent
 VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
@@ -70,21 +70,11 @@ def _page(client, path: str, expect: int = 200) -> str:
     return response.get_data(as_text=True)
 
 
-def _staff_pages(client, lead_id: int, spam_id: int) -> dict[str, str]:
-    """Each staff page as a logged-in user sees it, including the second step being set up and used."""
+def _staff_pages(app, client, lead_id: int, spam_id: int) -> dict[str, str]:
+    """Each staff page as a logged-in admin sees it: the second step set up first (as every new account
+    must), then every page, the team included; and the pages of an invitation and a refused role."""
     _login(client)
-    pages = {
-        "staff-inbox": _page(client, "/staff/"),
-        "staff-inbox-filtered": _page(client, "/staff/?office=bradenton&status=new"),
-        "staff-lead": _page(client, f"/staff/leads/{lead_id}"),
-        "staff-lead-spam": _page(client, f"/staff/leads/{spam_id}"),
-        "staff-dashboard": _page(client, "/staff/dashboard"),
-        "staff-audit": _page(client, "/staff/audit"),
-        "staff-account": _page(client, "/staff/account"),
-    }
-    # A link followed from another site gets the "continue" page instead of the lead.
-    continued = client.get(f"/staff/leads/{lead_id}", headers={"Sec-Fetch-Site": "cross-site"})
-    pages["staff-continue"] = continued.get_data(as_text=True)
+    pages = {"staff-enrol": _page(client, "/staff/enrol")}
     setup = _page(client, "/staff/account/totp")
     pages["staff-totp-setup"] = setup
     secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', setup).group(1)
@@ -95,7 +85,32 @@ def _staff_pages(client, lead_id: int, spam_id: int) -> dict[str, str]:
     )
     assert codes.status_code == 200
     pages["staff-recovery-codes"] = codes.get_data(as_text=True)
-    pages["staff-account-totp-on"] = _page(client, "/staff/account")
+    pages |= {
+        "staff-inbox": _page(client, "/staff/"),
+        "staff-inbox-filtered": _page(client, "/staff/?office=bradenton&status=new"),
+        "staff-lead": _page(client, f"/staff/leads/{lead_id}"),
+        "staff-lead-spam": _page(client, f"/staff/leads/{spam_id}"),
+        "staff-dashboard": _page(client, "/staff/dashboard"),
+        "staff-audit": _page(client, "/staff/audit"),
+        "staff-account-totp-on": _page(client, "/staff/account"),
+        "staff-team": _page(client, "/staff/team"),
+        "staff-member": _page(client, "/staff/team/1"),
+        "staff-reauth": _page(client, "/staff/reauth?next=/staff/leads.csv"),
+    }
+    # A link followed from another site gets the "continue" page instead of the lead.
+    continued = client.get(f"/staff/leads/{lead_id}", headers={"Sec-Fetch-Site": "cross-site"})
+    pages["staff-continue"] = continued.get_data(as_text=True)
+    with app.app_context():
+        add_staff("front-desk@example.com", role="staff", offices=("sarasota",))
+        _, _ = invites.create("new@example.com", "staff", ["sarasota"], accounts.find(EMAIL))
+        link = invites.link(db.session.scalars(select(StaffInvite)).one())
+        invitation = db.session.scalar(select(Notification).where(Notification.kind == "staff_invite"))
+        pages["email-staff-invite"] = build_message(invitation).html
+    pages["staff-invite"] = _page(client, link.removeprefix(SITE_URL))
+    pages["staff-invite-gone"] = _page(client, "/staff/invite/" + "x" * 43, 410)
+    desk = app.test_client()
+    assert staff_login(desk, "front-desk@example.com").status_code == 303
+    pages["staff-forbidden"] = _page(desk, "/staff/dashboard", 403)
     client.post(
         "/staff/logout", data=hidden_fields(pages["staff-inbox"]), headers={"Sec-Fetch-Site": "same-origin"}
     )
@@ -127,7 +142,7 @@ def documents(tmp_path_factory) -> dict[str, str]:
     with app.app_context():
         db.create_all()
         with writing():
-            accounts.create(EMAIL, PASSWORD)
+            accounts.create(EMAIL, PASSWORD, role="admin")  # as `flask staff create` makes it: no second step
     client = app.test_client()
     docs = {path: _page(client, path, 404 if path in NOT_FOUND else 200) for path in PUBLIC}
     assert submit(client).status_code == 303
@@ -149,8 +164,8 @@ def documents(tmp_path_factory) -> dict[str, str]:
     )
     assert shown_again_es.status_code == 422
     docs["form-with-errors-es"] = shown_again_es.get_data(as_text=True)
-    docs.update(_question_documents(app, client))  # first: the staff pages turn the second step on
-    docs.update(_staff_pages(app.test_client(), lead_id, spam_id))
+    docs.update(_question_documents(app, client))
+    docs.update(_staff_pages(app, app.test_client(), lead_id, spam_id))
     docs.update(_emails(app, lead_id))
     return docs
 
@@ -190,7 +205,9 @@ def _question_documents(app, client) -> dict[str, str]:
     docs["es-landing-with-a-question"] = _page(client, "/es/")
     assert "Readers asked" in docs["landing-with-a-question"]
     staff = app.test_client()
-    _login(staff)
+    with app.app_context():
+        add_staff("manager@example.com")
+    assert staff_login(staff, "manager@example.com").status_code == 303
     docs["staff-questions"] = _page(staff, "/staff/questions")
     docs["staff-question"] = _page(staff, f"/staff/questions/{first_id}")
     return docs
@@ -246,8 +263,15 @@ DOCUMENT_NAMES = [
     "staff-lead-spam",
     "staff-dashboard",
     "staff-audit",
-    "staff-account",
+    "staff-enrol",
     "staff-account-totp-on",
+    "staff-team",
+    "staff-member",
+    "staff-reauth",
+    "staff-invite",
+    "staff-invite-gone",
+    "staff-forbidden",
+    "email-staff-invite",
     "staff-continue",
     "staff-totp-setup",
     "staff-recovery-codes",

@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from conftest import SMTPRecorder, free_port, hidden_fields, make_config, submit, unavailable
+from conftest import (
+    SMTPRecorder,
+    add_staff,
+    free_port,
+    make_config,
+    staff_login,
+    submit,
+    unavailable,
+)
 from sqlalchemy import select
 
 from microsite import create_app
@@ -26,7 +34,6 @@ from microsite.database import writing
 from microsite.extensions import db, mail
 from microsite.models import Lead, Notification, NotificationStatus, utcnow
 from microsite.notify.outbox import run_once
-from microsite.staff import accounts
 
 SMTP_USER, SMTP_PASSWORD = "clinic-mailer", "smtp-secret-password"
 INJECTION = "jane%40gmail.com?bcc=spy%40evil.com&x=@example.com"
@@ -365,11 +372,9 @@ def test_a_stored_address_is_quoted_in_the_staff_email_link(app, smtp):
 
 def test_a_stored_address_is_quoted_in_the_lead_page_link(app, client):
     lead_id = add_lead(app, email=INJECTION)
-    with app.app_context(), writing():
-        accounts.create("staff@example.com", "correct horse battery")
-    fields = hidden_fields(client.get("/staff/login").get_data(as_text=True))
-    login = {**fields, "email": "staff@example.com", "password": "correct horse battery"}
-    assert client.post("/staff/login", data=login).status_code == 303
+    with app.app_context():
+        add_staff("staff@example.com")
+    assert staff_login(client, "staff@example.com").status_code == 303
     page = client.get(f"/staff/leads/{lead_id}").get_data(as_text=True)
     assert f'href="{QUOTED}"' in page
     assert 'href="mailto:jane%40' not in page

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import SMTPRecorder, free_port, live_server, make_config
+from conftest import SMTPRecorder, add_staff, browser_staff_login, free_port, live_server, make_config
 from sqlalchemy import select
 from test_browser import DESKTOP, PHONE, axe_violations
 
@@ -19,7 +19,6 @@ from microsite import create_app
 from microsite.database import writing
 from microsite.extensions import db
 from microsite.models import Question, utcnow
-from microsite.staff import accounts
 
 pytestmark = pytest.mark.browser
 
@@ -46,8 +45,7 @@ def live(tmp_path_factory, inbox):
     app = create_app(config)
     with app.app_context():
         db.create_all()
-        with writing():
-            accounts.create(EMAIL, PASSWORD)
+        add_staff(EMAIL, PASSWORD)
     with live_server(app):
         yield app
     app.extensions["outbox"].stop()
@@ -78,11 +76,7 @@ def ask(page, live, text: str, email: str = "", name: str = "", path: str = "/")
 
 
 def staff_login(page, live):
-    page.goto(live.base_url + "/staff/login")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/staff/")
+    browser_staff_login(page, live, EMAIL, PASSWORD)
 
 
 def question_id(live, text: str) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import hidden_fields, make_config, submit
+from conftest import add_staff, hidden_fields, make_config, staff_login, submit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -28,7 +28,7 @@ from microsite.models import Lead, LeadStatus, Notification, NotificationStatus
 from microsite.notify.outbox import run_once
 from microsite.notify.schedule import schedule_due
 from microsite.officehours import Schedule, format_minutes
-from microsite.staff import accounts, inbox
+from microsite.staff import inbox
 
 pytestmark = pytest.mark.both_databases
 
@@ -426,12 +426,9 @@ EMAIL, PASSWORD = "staff@example.com", "correct horse battery"
 
 @pytest.fixture
 def staff_client(app, client):
-    with app.app_context(), writing():
-        accounts.create(EMAIL, PASSWORD)
-    fields = hidden_fields(client.get("/staff/login").get_data(as_text=True))
-    assert (
-        client.post("/staff/login", data={**fields, "email": EMAIL, "password": PASSWORD}).status_code == 303
-    )
+    with app.app_context():
+        add_staff(EMAIL, PASSWORD)
+    assert staff_login(client, EMAIL, PASSWORD).status_code == 303
     return client
 
 

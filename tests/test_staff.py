@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pyotp
 import pytest
-from conftest import SITE_URL, hidden_fields, submit
+from conftest import SITE_URL, STAFF_PASSWORD, add_staff, fresh_code, hidden_fields, staff_login, submit
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select, update
 
@@ -33,13 +33,22 @@ from microsite.staff import PUBLIC_ENDPOINTS, accounts, logins
 pytestmark = pytest.mark.both_databases
 
 EMAIL = "staff@example.com"
-PASSWORD = "correct horse battery"
+PASSWORD = STAFF_PASSWORD
 
 
 @pytest.fixture
 def staff(app):
-    with app.app_context(), writing():
-        accounts.create(EMAIL, PASSWORD)
+    """A manager with an authenticator app set up."""
+    with app.app_context():
+        add_staff(EMAIL, PASSWORD)
+    return EMAIL
+
+
+@pytest.fixture
+def unenrolled(app):
+    """A manager with only a password: what `flask staff create` makes."""
+    with app.app_context():
+        add_staff(EMAIL, PASSWORD, second_factor=False)
     return EMAIL
 
 
@@ -48,10 +57,13 @@ def csrf(client, path: str = "/staff/login") -> str:
 
 
 def login(client, email=EMAIL, password=PASSWORD, next_url=None):
-    page = client.get("/staff/login" + (f"?next={next_url}" if next_url else ""))
-    fields = hidden_fields(page.get_data(as_text=True))
-    if next_url is not None:
-        fields["next"] = next_url  # as a crafted form would send it
+    """The password, then the code from the authenticator app."""
+    return staff_login(client, email, password, next_url)
+
+
+def password_only(client, email=EMAIL, password=PASSWORD):
+    """The password step alone."""
+    fields = hidden_fields(client.get("/staff/login").get_data(as_text=True))
     return client.post("/staff/login", data={**fields, "email": email, "password": password})
 
 
@@ -174,6 +186,8 @@ def test_anonymous_request_comes_back_after_login(client, staff):
     fields = hidden_fields(page.get_data(as_text=True))
     assert fields["next"] == "/staff/dashboard"
     response = client.post("/staff/login", data={**fields, "email": EMAIL, "password": PASSWORD})
+    assert response.headers["Location"] == "/staff/login/code"
+    response = code_step(client, fresh_code(client.application, EMAIL))
     assert response.headers["Location"] == "/staff/dashboard"
 
 
@@ -231,13 +245,20 @@ def code_step(client, code: str):
     return client.post("/staff/login/code", data={**hidden_fields(page.get_data(as_text=True)), "code": code})
 
 
-def test_totp_second_step(app, staff_client, staff):
-    client = staff_client
+@pytest.fixture
+def enrolling_client(client, unenrolled):
+    """Logged in with the password alone, on an account with no second step yet."""
+    assert password_only(client).headers["Location"] == "/staff/"
+    return client
+
+
+def test_totp_second_step(app, enrolling_client):
+    client = enrolling_client
     secret, codes, first_code = enable_totp(client)
     assert client.get("/staff/").status_code == 200  # this session goes on
     client.post("/staff/logout", data={"csrf_token": csrf(client, "/staff/")})
 
-    response = login(client)
+    response = password_only(client)
     assert response.headers["Location"] == "/staff/login/code"
     assert goes_to_login(client.get("/staff/"))  # the password alone is not a login
     assert "not right" in code_step(client, "000000").get_data(as_text=True)
@@ -249,10 +270,10 @@ def test_totp_second_step(app, staff_client, staff):
 
     # A recovery code works once.
     client.post("/staff/logout", data={"csrf_token": csrf(client, "/staff/")})
-    login(client)
+    password_only(client)
     assert code_step(client, codes[0].upper()).status_code == 303
     client.post("/staff/logout", data={"csrf_token": csrf(client, "/staff/")})
-    login(client)
+    password_only(client)
     assert "not right" in code_step(client, codes[0]).get_data(as_text=True)
     with app.app_context():
         user = accounts.find(EMAIL)
@@ -260,17 +281,18 @@ def test_totp_second_step(app, staff_client, staff):
         assert codes[1] not in user.recovery_codes  # only hashes are kept
 
 
-def test_wrong_codes_are_throttled_like_passwords(app, staff_client):
+def test_wrong_codes_are_throttled_like_passwords(app, enrolling_client):
     app.config["STAFF_THROTTLE_AFTER"] = 3
+    staff_client = enrolling_client
     secret, _, _ = enable_totp(staff_client)
     staff_client.post("/staff/logout", data={"csrf_token": csrf(staff_client, "/staff/")})
-    login(staff_client)
+    password_only(staff_client)
     for _ in range(3):
         assert "not right" in code_step(staff_client, "123456").get_data(as_text=True)
     # Throttled now: the right code gets the same answer, and the password step does not reset it.
     response = code_step(staff_client, pyotp.TOTP(secret).at(time.time() + 30))
     assert response.status_code == 200 and "not right" in response.get_data(as_text=True)
-    assert "do not match" in login(staff_client).get_data(as_text=True)
+    assert "do not match" in password_only(staff_client).get_data(as_text=True)
 
 
 # -- the inbox -------------------------------------------------------------------------
@@ -451,7 +473,7 @@ def test_same_origin_without_a_token_is_refused(app, client, staff):
 
 @pytest.mark.parametrize("headers", OURS)
 def test_our_own_pages_with_a_valid_token_work(app, client, staff, headers):
-    response = client.post("/staff/login", data=login_data(client), headers=headers)
+    response = staff_login(client, EMAIL, headers=headers)
     assert response.status_code == 303 and response.headers["Location"] == "/staff/"
     assert client.get("/staff/").status_code == 200
     with app.app_context():
@@ -679,15 +701,18 @@ def test_source_of_a_lead():
 
 def test_staff_create_asks_for_the_password_twice(app, runner):
     typed = "long enough pass\ndifferent pass!!\nlong enough pass\nlong enough pass\n"
-    result = runner.invoke(args=["staff", "create", "New@Example.com"], input=typed)
+    result = runner.invoke(args=["staff", "create", "New@Example.com", "--role", "manager"], input=typed)
     assert result.exit_code == 0, result.output
     assert "do not match" in result.output.lower() or "error" in result.output.lower()
     with app.app_context():
         user = db.session.scalar(select(StaffUser).where(StaffUser.email == "new@example.com"))
         assert user.password_hash.startswith("scrypt:")
         assert "long enough pass" not in user.password_hash
+        assert (user.role, user.offices) == ("manager", "")
     assert runner.invoke(args=["staff", "create", "new@example.com"], input="x\n").exit_code != 0
-    short = runner.invoke(args=["staff", "create", "short@example.com"], input="short\nshort\n")
+    short = runner.invoke(
+        args=["staff", "create", "short@example.com", "--role", "admin"], input="short\nshort\n"
+    )
     assert "at least 12" in short.output
 
 

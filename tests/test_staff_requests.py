@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import submit
+from conftest import add_staff, staff_login, submit
 from sqlalchemy import func, select
 
-from microsite.database import writing
 from microsite.extensions import db
 from microsite.models import AuditEvent
-from microsite.staff import accounts
 
 pytestmark = pytest.mark.both_databases
 
@@ -21,13 +19,10 @@ EMAIL, PASSWORD = "desk@example.com", "correct horse battery staple"
 @pytest.fixture
 def staff_client(app, client):
     """A logged-in staff member, with one lead in the inbox."""
-    with app.app_context(), writing():
-        accounts.create(EMAIL, PASSWORD)
+    with app.app_context():
+        add_staff(EMAIL, PASSWORD)
     assert submit(client).status_code == 303
-    page = client.get("/staff/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    response = client.post("/staff/login", data={"csrf_token": token, "email": EMAIL, "password": PASSWORD})
-    assert response.status_code == 303
+    assert staff_login(client, EMAIL, PASSWORD).status_code == 303
     return client
 
 

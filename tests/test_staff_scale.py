@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import phonenumbers
 import pytest
-from conftest import make_config, submit
+from conftest import add_staff, make_config, staff_login, submit
 from flask_migrate import upgrade
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,7 +18,6 @@ from microsite import create_app
 from microsite.database import write_connection, writing
 from microsite.extensions import db
 from microsite.models import Lead
-from microsite.staff import accounts
 from microsite.templating import phone_display
 
 pytestmark = pytest.mark.both_databases
@@ -27,18 +26,11 @@ EMAIL, PASSWORD = "scale@example.com", "correct horse battery staple"
 ROW = re.compile(r'<td><a href="/staff/leads/(\d+)">')
 
 
-def log_in(client):
-    page = client.get("/staff/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    response = client.post("/staff/login", data={"csrf_token": token, "email": EMAIL, "password": PASSWORD})
-    assert response.status_code == 303
-
-
 @pytest.fixture
 def staff_client(app, client):
-    with app.app_context(), writing():
-        accounts.create(EMAIL, PASSWORD)
-    log_in(client)
+    with app.app_context():
+        add_staff(EMAIL, PASSWORD)
+    assert staff_login(client, EMAIL, PASSWORD).status_code == 303
     return client
 
 

@@ -15,11 +15,11 @@ import pyotp
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import SITE_URL, hidden_fields, make_config
+from conftest import SITE_URL, add_staff, hidden_fields, make_config
 from flask.sessions import SecureCookieSessionInterface
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import func, inspect, select, text, update
-from test_staff import EMAIL, PASSWORD, code_step, csrf, enable_totp, goes_to_login, login
+from test_staff import EMAIL, PASSWORD, code_step, csrf, enable_totp, goes_to_login, login, password_only
 
 from microsite import create_app
 from microsite.database import write_connection, writing
@@ -36,8 +36,18 @@ NO_MATCH = "That email and password do not match an active staff account."
 
 @pytest.fixture
 def staff(app):
-    with app.app_context(), writing():
-        accounts.create(EMAIL, PASSWORD)
+    """A manager with an authenticator app set up."""
+    with app.app_context():
+        add_staff(EMAIL, PASSWORD)
+    return EMAIL
+
+
+@pytest.fixture
+def unenrolled(app):
+    """A manager with only a password, where a second step is optional: the one being tried here."""
+    app.config["STAFF_SECOND_FACTOR"] = "optional"
+    with app.app_context():
+        add_staff(EMAIL, PASSWORD, second_factor=False)
     return EMAIL
 
 
@@ -217,14 +227,14 @@ def test_a_password_change_ends_the_other_logins_but_this_one(app, staff):
     assert session_rows(app) == 1
 
 
-def test_turning_the_second_step_on_or_off_ends_the_other_logins(app, staff):
+def test_turning_the_second_step_on_or_off_ends_the_other_logins(app, unenrolled):
     here, elsewhere = client_from(app, OWNER), client_from(app, STRANGER)
-    login(here)
-    login(elsewhere)
+    password_only(here)
+    password_only(elsewhere)
     secret, recovery, _ = enable_totp(here)
     assert here.get("/staff/").status_code == 200
     assert goes_to_login(elsewhere.get("/staff/"))
-    login(elsewhere)
+    password_only(elsewhere)
     code_step(elsewhere, pyotp.TOTP(secret).at(time.time() + 30))
     assert elsewhere.get("/staff/").status_code == 200
     response = here.post(
@@ -286,7 +296,7 @@ def pending_logins(app, count: int) -> list:
     clients = [client_from(app, OWNER) for _ in range(count)]
     for client in clients:
         assert client.get("/staff/login/code").status_code in (302, 303)  # nothing pending yet
-        assert login(client).headers["Location"] == "/staff/login/code"
+        assert password_only(client).headers["Location"] == "/staff/login/code"
     return clients
 
 
@@ -354,9 +364,9 @@ def test_the_account_pages_password_checks_count_in_the_login_throttle(app, staf
     assert login(client_from(app, STRANGER)).status_code == 303  # the password did not change
 
 
-def test_turning_the_second_step_off_needs_a_code_too(app, staff):
+def test_turning_the_second_step_off_needs_a_code_too(app, unenrolled):
     here = client_from(app, OWNER)
-    login(here)
+    password_only(here)
     secret, _, _ = enable_totp(here)
 
     def off(**data):
@@ -382,8 +392,8 @@ def cookie_contents(app, client) -> str:
     return f"{data!r} {value}"
 
 
-def test_the_totp_secret_being_set_up_stays_on_the_server(app, client, staff):
-    login(client)
+def test_the_totp_secret_being_set_up_stays_on_the_server(app, client, unenrolled):
+    password_only(client)
     page = client.get("/staff/account/totp").get_data(as_text=True)
     secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page).group(1)
     assert secret not in cookie_contents(app, client)
@@ -406,7 +416,7 @@ def test_the_totp_secret_being_set_up_stays_on_the_server(app, client, staff):
     ids=["https", "http"],
 )
 def test_the_session_cookie_is_host_prefixed_over_https(database_url, tmp_path, site_url, cookie):
-    app = create_app(make_config(database_url, tmp_path, SITE_URL=site_url))
+    app = create_app(make_config(database_url, tmp_path, SITE_URL=site_url, STAFF_SECOND_FACTOR="optional"))
     with app.app_context():
         db.create_all()
         with writing():

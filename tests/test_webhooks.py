@@ -13,7 +13,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import SITE_URL, hidden_fields, make_config, submit
+from conftest import SITE_URL, add_staff, hidden_fields, make_config, staff_login, submit
 from sqlalchemy import func, select, update
 from standardwebhooks import Webhook
 
@@ -31,7 +31,6 @@ from microsite.models import (
     utcnow,
 )
 from microsite.notify.outbox import run_once
-from microsite.staff import accounts
 
 pytestmark = pytest.mark.both_databases
 
@@ -115,15 +114,13 @@ def app_config(database_url, tmp_path, smtp, receiver):
 
 @pytest.fixture
 def staff(app):
-    with app.app_context(), writing():
-        accounts.create(EMAIL, PASSWORD)
+    with app.app_context():
+        add_staff(EMAIL, PASSWORD)
     return EMAIL
 
 
 def login(client) -> None:
-    fields = hidden_fields(client.get("/staff/login").get_data(as_text=True))
-    response = client.post("/staff/login", data={**fields, "email": EMAIL, "password": PASSWORD})
-    assert response.status_code == 303
+    assert staff_login(client, EMAIL, PASSWORD).status_code == 303
 
 
 def staff_post(client, path: str):

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from flask import Flask
 
+from .. import notify
 from ..extensions import login_manager
-from ..models import LeadStatus
+from ..leads import wording
+from ..models import LeadStatus, NotificationKind, StaffRole, utcnow
 from ..notify.webhook import host_of
-from . import logins
+from . import invites, logins
 from .cli import staff_cli
-from .views import PUBLIC_ENDPOINTS, account, bp, leads, login, overview, questions  # noqa: F401 -- each adds its routes to bp
+from .views import PUBLIC_ENDPOINTS, account, bp, leads, login, overview, passkeys, questions, team  # noqa: F401 -- each adds its routes to bp
 
 __all__ = ["PUBLIC_ENDPOINTS", "bp", "init_app"]
 
@@ -18,10 +20,17 @@ __all__ = ["PUBLIC_ENDPOINTS", "bp", "init_app"]
 def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STAFF_LOGIN", "10 per minute; 100 per hour")
     app.config.setdefault("STAFF_PAGE_SIZE", 25)
+    # The clock logins, idleness, re-authentication and invitations are measured by; a test may replace it.
+    app.extensions.setdefault("staff_clock", utcnow)
     _init_login(app)
+    notify.register(app, NotificationKind.INVITE, invites.build_message)
     app.register_blueprint(bp)
     app.cli.add_command(staff_cli)
     app.jinja_env.filters["status_label"] = LeadStatus.label_of
+    app.jinja_env.filters["role_label"] = lambda role: StaffRole.LABELS.get(role, role)
+    # A lead in words (leads/wording.py): "Phone call", "Google, paid ad, campaign 'winter'".
+    for name in ("contact_label", "best_time_label", "came_from", "landing_label"):
+        app.jinja_env.globals[name] = getattr(wording, name)
     # A webhook's endpoint by its host only: the path may hold the receiver's token.
     app.jinja_env.filters["host_of"] = host_of
 

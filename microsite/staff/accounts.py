@@ -1,5 +1,5 @@
-"""Staff accounts: password hashing, checks that are throttled (throttle.py), the TOTP second factor
-and recovery codes."""
+"""Staff accounts: their role and offices, passwords (hashing, what is refused), checks that are
+throttled (throttle.py), the TOTP second factor and recovery codes."""
 
 from __future__ import annotations
 
@@ -13,17 +13,24 @@ from functools import cache
 import pyotp
 from sqlalchemy import or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
+from zxcvbn import zxcvbn
 
 from ..content import current_clinic
 from ..database import writing
 from ..extensions import db
 from ..logs import printable
-from ..models import StaffUser, utcnow
+from ..models import StaffRole, StaffUser, utcnow
 from . import logins, throttle
 
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+# zxcvbn's score: 3 means about 10^8 guesses or more. Below it are the passwords people commonly choose
+# (on the leaked lists it ships) and what is guessed as fast: a keyboard row, a repeat, a word and a year.
+MIN_PASSWORD_SCORE = 3
+# zxcvbn's time grows with the length; past this it has seen enough to judge.
+PASSWORD_CHECKED_CHARACTERS = 100
 RECOVERY_CODE_COUNT = 10
 
 
@@ -36,12 +43,33 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method="scrypt")
 
 
-def password_problem(password: str) -> str | None:
-    """Why a new password is refused, or None."""
+def password_problem(password: str, email: str = "") -> str | None:
+    """Why a new password is refused, in plain words, or None: too short, too long, or commonly used
+    (or as easily guessed). The same rule for the browser's forms and `flask staff create`."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"Use at least {MIN_PASSWORD_LENGTH} characters."
-    if len(password) > 1024:
-        return "Use at most 1024 characters."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Use at most {MAX_PASSWORD_LENGTH} characters."
+    hints = [email, normalize_email(email).partition("@")[0], current_clinic().name] if email else []
+    result = zxcvbn(password[:PASSWORD_CHECKED_CHARACTERS], user_inputs=[h for h in hints if h])
+    if result["score"] >= MIN_PASSWORD_SCORE:
+        return None
+    why = result["feedback"]["warning"] or "It is too close to passwords people commonly use."
+    return (
+        f"That password is easy to guess: {why.rstrip('.')}. Attackers try such passwords first. "
+        "Choose another; a few unrelated words work well."
+    )
+
+
+def valid_role(role: str, offices: list[str]) -> str | None:
+    """Why a role and its offices cannot go together, or None."""
+    if role not in StaffRole.LABELS:
+        return f"The role must be one of: {', '.join(StaffRole.LABELS)}."
+    known = {office.slug for office in current_clinic().offices}
+    if unknown := [o for o in offices if o not in known]:
+        return f"No office {', '.join(unknown)}; the offices are {', '.join(sorted(known))}."
+    if role == StaffRole.STAFF and not offices:
+        return "A staff account needs at least one office."
     return None
 
 
@@ -54,8 +82,21 @@ def find(email: str) -> StaffUser | None:
     return db.session.scalar(select(StaffUser).where(StaffUser.email == normalize_email(email)))
 
 
-def create(email: str, password: str) -> StaffUser:
-    user = StaffUser(email=normalize_email(email), password_hash=hash_password(password), active=True)
+def create(
+    email: str,
+    password: str | None = None,
+    role: str = StaffRole.STAFF,
+    offices: list[str] | tuple[str, ...] = (),
+    password_hash: str | None = None,
+) -> StaffUser:
+    """A new account (call it inside `writing()`): its password, or a hash of it already made."""
+    user = StaffUser(
+        email=normalize_email(email),
+        password_hash=password_hash or hash_password(password or ""),
+        active=True,
+        role=role,
+        offices=" ".join(sorted(set(offices))) if role == StaffRole.STAFF else "",
+    )
     db.session.add(user)
     return user
 
@@ -230,7 +271,8 @@ def check_second_factor(user: StaffUser, code: str) -> bool:
     if _throttled(user.email, what):
         return False
     code = code.strip()
-    if _use_totp_code(user, code) or (len(code) > 6 and _use_recovery_code(user, code)):
+    totp_ok = bool(user.totp_secret) and _use_totp_code(user, code)
+    if totp_ok or (len(code) > 6 and _use_recovery_code(user, code)):
         return True
     _failed(user.email, "wrong code", what)
     return False
@@ -243,8 +285,18 @@ def enable_totp(user: StaffUser, secret: str, counter: int) -> list[str]:
 
 
 def disable_totp(user: StaffUser) -> None:
+    """The authenticator app off; the recovery codes go with the last factor."""
     user.totp_secret = None
     user.totp_last_counter = None
+    if not user.passkeys:
+        user.recovery_codes = None
+
+
+def clear_second_factor(user: StaffUser) -> None:
+    """Every factor gone (a lost phone, an admin's reset): the account sets one up at its next login.
+    Call it inside `writing()`."""
+    user.passkeys.clear()
+    disable_totp(user)
     user.recovery_codes = None
 
 

@@ -10,13 +10,15 @@ from wtforms import (
     PasswordField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..models import LeadStatus, QuestionStatus
-from .accounts import password_problem
+from ..models import LeadStatus, QuestionStatus, StaffRole
+from .accounts import password_problem, valid_role
 
 
 def _strip(value):
@@ -93,12 +95,13 @@ class FilterForm(FlaskForm):
 
 
 def _new_password_ok(form, field):
-    problem = password_problem(field.data or "")
+    problem = password_problem(field.data or "", getattr(form, "account_email", ""))
     if problem:
         raise ValidationError(problem)
 
 
 class PasswordChangeForm(FlaskForm):
+    account_email = ""  # the account's address, which a new password must not be built from
     current = PasswordField("Current password", validators=[InputRequired("Please enter your password.")])
     new = PasswordField(
         "New password", validators=[InputRequired("Please choose a password."), _new_password_ok]
@@ -167,4 +170,71 @@ class QuestionForm(FlaskForm):
         "Name that greets the reader in the answer email (leave empty for a plain “Hello,”)",
         filters=[_strip],
         validators=[Optional(), Length(max=60, message="Please keep the name to 60 characters.")],
+    )
+
+
+class ReauthForm(FlaskForm):
+    """The password again, before a change that matters (a factor, the team, an export)."""
+
+    password = PasswordField("Your password", validators=[InputRequired("Please enter your password.")])
+    next = HiddenField()
+
+
+class PasskeyNameForm(FlaskForm):
+    """What the account page calls a new passkey: the device it lives on, as its owner names it."""
+
+    name = StringField(
+        "Name this passkey (the device or password manager it is on)",
+        filters=[_strip],
+        validators=[Optional(), Length(max=60, message="Please keep the name to 60 characters.")],
+    )
+
+
+ROLE_CHOICES = [SelectChoice(value, label) for value, label in StaffRole.LABELS.items()]
+
+
+class OfficesField(SelectMultipleField):
+    """The offices a staff account works, as checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class RoleForm(FlaskForm):
+    """A team member's role and offices (admins only)."""
+
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    offices = OfficesField("Offices (for the Staff role)", validators=[Optional()])
+
+    def __init__(self, *args, office_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.offices.choices = [SelectChoice(o.slug, o.city) for o in office_choices]
+
+    def validate_offices(self, field):
+        problem = valid_role(self.role.data, field.data or [])
+        if problem:
+            raise ValidationError(problem)
+
+
+class InviteForm(RoleForm):
+    email = EmailField(
+        "Their email address",
+        filters=[_strip],
+        validators=[
+            InputRequired("Please enter their email address."),
+            Email("Please enter an email address like name@example.com."),
+            Length(max=254),
+        ],
+    )
+
+
+class SetPasswordForm(FlaskForm):
+    """An invited person's first password."""
+
+    account_email = ""
+    new = PasswordField(
+        "Choose a password", validators=[InputRequired("Please choose a password."), _new_password_ok]
+    )
+    repeat = PasswordField(
+        "The same password again", validators=[DataRequired(), EqualTo("new", "The two passwords differ.")]
     )

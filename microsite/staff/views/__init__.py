@@ -1,20 +1,47 @@
-"""The staff pages at /staff/: the blueprint and what every staff page does (a login required, nothing
-kept in a cache, nothing run from another site's link); the routes are in the modules beside this one."""
+"""The staff pages at /staff/: the blueprint and what every staff page does (a login required, a second
+factor set up, the role's reach in place for every query, nothing kept in a cache, nothing run from
+another site's link); the routes are in the modules beside this one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import Forbidden
 
+from ... import access
 from ...extensions import limiter, login_manager
+from .. import logins
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
-# The only staff pages an anonymous visitor may open.
-PUBLIC_ENDPOINTS = frozenset({"staff.login", "staff.login_code"})
+# The only staff pages an anonymous visitor may open: logging in, and an invitation's link.
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "staff.login",
+        "staff.login_code",
+        "staff.passkey_login_options",
+        "staff.passkey_login",
+        "staff.invite_link",
+    }
+)
+# What a login without a second factor opens while STAFF_SECOND_FACTOR is "required": setting one up.
+ENROLMENT_ENDPOINTS = frozenset(
+    {
+        "staff.enrol",
+        "staff.totp_setup",
+        "staff.totp_setup_cancel",
+        "staff.passkey_add_options",
+        "staff.passkey_add",
+        "staff.reauth",
+        "staff.reauth_passkey_options",
+        "staff.reauth_passkey",
+        "staff.logout",
+    }
+)
 # Ids are 64-bit in both databases; a larger number in a URL is a 404 or a 400, never an overflow.
 MAX_ID = 2**63 - 1
 ID = f"int(max={MAX_ID})"  # the URL converter for a lead's, a notification's or a question's id
@@ -22,8 +49,18 @@ MAX_PAGE = 10_000
 
 # The login's rate limit is on the blueprint, not on the views: Flask-Limiter checks a blueprint's
 # limits in its own before_request hook, ahead of the cross-origin and token checks (crossorigin.py),
-# so a flood of forged or tokenless logins is counted too. One counter per address for these three.
-RATE_LIMITED = frozenset({"staff.login", "staff.login_code", "staff.logout"})
+# so a flood of forged or tokenless logins is counted too. One counter per address for these.
+RATE_LIMITED = frozenset(
+    {
+        "staff.login",
+        "staff.login_code",
+        "staff.logout",
+        "staff.passkey_login_options",
+        "staff.passkey_login",
+        "staff.invite_link",
+        "staff.reauth",
+    }
+)
 limiter.limit(
     lambda: current_app.config["RATELIMIT_STAFF_LOGIN"],
     methods=["POST"],
@@ -72,12 +109,62 @@ def refuse_cross_site_navigation():
     return None
 
 
+class NotPermitted(Forbidden):
+    """A staff page this account's role does not open."""
+
+
+def requires(permission: str) -> Callable:
+    """The view needs `permission` (access.EXPORT, REPORTS, TEAM); checked before it runs."""
+
+    def mark(view: Callable) -> Callable:
+        view.required_permission = permission
+        return view
+
+    return mark
+
+
+def recent_login(view: Callable) -> Callable:
+    """The view asks for the password or a passkey again when the last was over five minutes ago."""
+    view.needs_recent_login = True
+    return view
+
+
+def needs_enrolment(user) -> bool:
+    return current_app.config["STAFF_SECOND_FACTOR"] == "required" and not user.has_second_factor
+
+
 @bp.before_request
 def require_login():
-    """Every staff route needs a login, so a new route cannot be left open by mistake."""
-    if request.endpoint not in PUBLIC_ENDPOINTS and not current_user.is_authenticated:
+    """Every staff route needs a login (so a new route cannot be left open by mistake) with a second
+    factor set up; then the role's reach holds every query of the request (access.py), and a view that
+    needs more than reading is checked against the role."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated:
         return login_manager.unauthorized()
+    scope = access.Scope.of(current_user)
+    access.enter(scope)
+    if needs_enrolment(current_user) and request.endpoint not in ENROLMENT_ENDPOINTS:
+        return redirect(url_for("staff.enrol"), 303)
+    view = current_app.view_functions.get(request.endpoint)
+    if not scope.allows(getattr(view, "required_permission", None)):
+        raise NotPermitted
+    if getattr(view, "needs_recent_login", False) and not logins.reauthenticated_recently(
+        current_user.login_token
+    ):
+        return ask_again()
     return None
+
+
+def ask_again():
+    """To the page that asks for the password or a passkey again, then back: to this page for a
+    GET, to the page the form was on for a POST (whose form is then sent again by hand)."""
+    if request.method == "GET":
+        target = request.full_path.rstrip("?")
+    else:
+        target = safe_next(request.referrer) or url_for("staff.account")
+        flash("For your safety, please confirm it is you, then do that again.", "info")
+    return redirect(url_for("staff.reauth", next=target), 303)
 
 
 @bp.after_request
@@ -91,8 +178,14 @@ def private_headers(response):
 
 @bp.context_processor
 def staff_user() -> dict:
-    """`current_user` for the staff templates only: a public page never reads the session."""
-    return {"current_user": current_user}
+    """`current_user` and the reach of their role (`scope`) for the staff templates only: a public page
+    never reads the session."""
+    return {"current_user": current_user, "scope": access.current(), "permissions": access}
+
+
+@bp.errorhandler(NotPermitted)
+def not_permitted(error: NotPermitted):
+    return render_template("staff/forbidden.html"), 403
 
 
 @bp.errorhandler(CSRFError)

@@ -1,21 +1,23 @@
-"""The staff member's own account: a new password, the authenticator app (on, off), recovery codes."""
+"""The staff member's own account: a new password, the second steps (an authenticator app, passkeys, in
+views/passkeys.py, recovery codes), and the enrolment page a login without a second step is held to."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ... import audit
 from ...database import writing
 from .. import accounts, logins
-from ..forms import ActionForm, PasswordChangeForm, TotpConfirmForm, TotpOffForm
-from . import bp
+from ..forms import ActionForm, PasskeyNameForm, PasswordChangeForm, TotpConfirmForm, TotpOffForm
+from . import bp, recent_login
 
 
 def _account_page(**forms):
     forms.setdefault("password_form", PasswordChangeForm(formdata=None))
     forms.setdefault("totp_off_form", TotpOffForm(formdata=None))
     forms.setdefault("action_form", ActionForm())
+    forms.setdefault("passkey_form", PasskeyNameForm(formdata=None))
     return render_template(
         "staff/account.html", codes_left=accounts.recovery_codes_left(current_user), **forms
     )
@@ -26,10 +28,22 @@ def account():
     return _account_page()
 
 
+@bp.get("/enrol")
+def enrol():
+    """What a login without a second step opens while one is required: setting one up."""
+    if current_user.has_second_factor:
+        return redirect(url_for("staff.account"))
+    return render_template(
+        "staff/enrol.html", passkey_form=PasskeyNameForm(formdata=None), action_form=ActionForm(),
+        required=current_app.config["STAFF_SECOND_FACTOR"] == "required",
+    )  # fmt: skip
+
+
 @bp.post("/account/password")
 def change_password():
     """A new password (the current one first, throttled like a login); other logins end, this one goes on."""
     form = PasswordChangeForm()
+    form.account_email = current_user.email
     if form.validate():
         if accounts.confirm_password(current_user, form.current.data):
             with writing():
@@ -42,6 +56,7 @@ def change_password():
 
 
 @bp.route("/account/totp", methods=["GET", "POST"])
+@recent_login
 def totp_setup():
     """Step one shows a new secret; step two (POST) checks a code from the app and turns it on.
 
@@ -85,10 +100,16 @@ def totp_setup_cancel():
 
 @bp.post("/account/totp/off")
 def totp_off():
-    """Turning the second step off takes the password and a current code (or a recovery code)."""
+    """Turning the app off takes the password and a current code (or a recovery code); where a second
+    step is required, another (a passkey) must stay."""
     form = TotpOffForm()
     if form.validate():
-        if not accounts.confirm_password(current_user, form.password.data):
+        last = not current_user.passkeys and current_app.config["STAFF_SECOND_FACTOR"] == "required"
+        if last:
+            form.code.errors.append(
+                "A second step is required here: add a passkey before turning the app off."
+            )
+        elif not accounts.confirm_password(current_user, form.password.data):
             form.password.errors.append("That is not your password.")
         elif not accounts.check_second_factor(current_user, form.code.data):
             form.code.errors.append("That code is not right, or was used already. Try the next code.")
@@ -97,14 +118,15 @@ def totp_off():
                 accounts.disable_totp(current_user)
                 logins.end_all(current_user, keep=current_user.login_token)
                 audit.record("staff.totp_off")
-            flash("The second step at login is off. Other sessions of this account have ended.", "success")
+            flash("The authenticator app is off. Other sessions of this account have ended.", "success")
             return redirect(url_for("staff.account"), 303)
     return _account_page(totp_off_form=form), 422
 
 
 @bp.post("/account/recovery-codes")
+@recent_login
 def new_recovery_codes():
-    if not ActionForm().validate() or not current_user.totp_secret:
+    if not ActionForm().validate() or not current_user.has_second_factor:
         abort(400)
     with writing():
         codes = accounts.new_recovery_codes(current_user)

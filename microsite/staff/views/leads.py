@@ -19,7 +19,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
-from ... import audit, notify
+from ... import access, audit, notify
 from ...clinictime import clinic_zone
 from ...content import current_clinic
 from ...database import writing
@@ -30,7 +30,7 @@ from ...models import Lead, LeadStatus, Notification, NotificationKind, utcnow
 from ...reports import speed
 from .. import inbox
 from ..forms import ActionForm, FilterForm, NoteForm, StatusForm
-from . import ID, MAX_PAGE, bp, page_number
+from . import ID, MAX_PAGE, bp, page_number, recent_login, requires, safe_next
 
 # The dates a filter may name: anything else is a typo or a forged URL, not a period of the clinic's.
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
@@ -95,6 +95,8 @@ def inbox_page():
 
 
 @bp.get("/leads.csv")
+@requires(access.EXPORT)
+@recent_login
 def export_csv():
     _, lead_filter = _filter_from_request()
     with writing():
@@ -111,7 +113,9 @@ def export_csv():
 
 
 def _lead_or_404(lead_id: int) -> Lead:
-    lead = db.session.get(Lead, lead_id)
+    """The lead, if this staff member's offices include it: always read from the database (never from
+    the session's identity map), so the request's reach (access.py) decides."""
+    lead = db.session.scalar(select(Lead).where(Lead.id == lead_id))
     if lead is None:
         abort(404)
     return lead
@@ -159,7 +163,9 @@ def change_status(lead_id: int):
     for notification_id in inbox.change_status(lead_id, form.status.data):
         notify.hand_off(notification_id)
     flash(f"Status set to “{LeadStatus.LABELS[form.status.data]}”.", "success")
-    return _back_to(lead_id)
+    # The inbox's one-tap "record first contact" goes back to the inbox it was pressed in.
+    back = safe_next(request.form.get("next"))
+    return redirect(back, 303) if back else _back_to(lead_id)
 
 
 @bp.post(f"/leads/<{ID}:lead_id>/not-spam")

@@ -6,13 +6,14 @@ from __future__ import annotations
 from flask import Response, abort, render_template, request
 from sqlalchemy import select
 
+from ... import access
 from ...clinictime import clinic_today
 from ...content import current_clinic
 from ...counts import report
 from ...extensions import db
 from ...models import AuditEvent, utcnow
 from ...reports import dashboard, speed
-from . import MAX_ID, bp, page_number
+from . import MAX_ID, bp, page_number, recent_login, requires
 
 
 def report_from_request() -> report.Report:
@@ -25,6 +26,8 @@ def report_from_request() -> report.Report:
 
 
 @bp.get("/conversion.csv")
+@requires(access.EXPORT)
+@recent_login
 def conversion_csv():
     """The dashboard's views, leads and conversion as CSV: counts only, no lead's data, so no audit entry."""
     built = report_from_request()
@@ -38,6 +41,7 @@ def conversion_csv():
 
 
 @bp.get("/dashboard")
+@requires(access.REPORTS)
 def dashboard_page():
     weeks, per_office = dashboard.weekly_by_office()
     return render_template(
@@ -53,13 +57,17 @@ def dashboard_page():
 
 
 @bp.get("/audit")
+@requires(access.REPORTS)
 def audit_log():
+    """Every event, newest first; one lead's (`?lead=`) or one staff member's (`?staff=`)."""
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
-    lead = request.args.get("lead", "")
-    if lead and not (lead.isdigit() and int(lead) <= MAX_ID):
-        abort(400)
-    lead_id = int(lead) if lead else None
-    if lead_id:
-        stmt = stmt.where(AuditEvent.lead_id == lead_id)
+    ids = {}
+    for name, column in (("lead", AuditEvent.lead_id), ("staff", AuditEvent.staff_id)):
+        value = request.args.get(name, "")
+        if value and not (value.isdigit() and 0 < int(value) <= MAX_ID):
+            abort(400)
+        if value:
+            ids[name] = int(value)
+            stmt = stmt.where(column == ids[name])
     page = db.paginate(stmt, page=page_number(), per_page=50, error_out=False)
-    return render_template("staff/audit.html", page=page, lead_id=lead_id)
+    return render_template("staff/audit.html", page=page, lead_id=ids.get("lead"), staff_id=ids.get("staff"))

@@ -18,7 +18,8 @@ from . import ID, bp
 
 
 def _question_or_404(question_id: int) -> Question:
-    question = db.session.get(Question, question_id)
+    """Read from the database, so the request's reach (access.py) decides: another office's is a 404."""
+    question = db.session.scalar(db.select(Question).where(Question.id == question_id))
     if question is None:
         abort(404)
     return question
