@@ -4,7 +4,7 @@ Every account that exists becomes a `manager` (every office, no team): what it c
 less the team, which needs an admin. docs/staff.md says how to narrow each one.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-01 09:00:00
 
 """
