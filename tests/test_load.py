@@ -24,7 +24,7 @@ def mail():
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request, tmp_path):
+def database(request, tmp_path, started):
     if request.param == "sqlite":
         database = Database.sqlite(tmp_path / "load.sqlite3")
     else:
@@ -34,6 +34,7 @@ def database(request, tmp_path):
         database.upgrade()
         yield database
     finally:
+        started.stop_all()  # before the schema goes: a process still in a query would deadlock the DROP
         database.close()
 
 

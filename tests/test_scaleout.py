@@ -41,13 +41,14 @@ def mail():
 
 
 @pytest.fixture
-def shared(redis_counters):
+def shared(started, redis_counters):
     """A PostgreSQL schema and Redis counters of this test's own, as every instance sees them."""
     database = Database.postgres(require_postgres(), "scaleout")
     try:
         database.upgrade()
         yield database, redis_counters
     finally:
+        started.stop_all()  # before the schema goes: a process still in a query would deadlock the DROP
         database.close()
 
 
