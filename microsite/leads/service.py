@@ -83,6 +83,7 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
     fingerprint = form.fingerprint()
     spam_reason = form.spam_reason()
     now = utcnow()
+    phq9 = form.phq9_answers()
     limit = current_app.config["LEADS_PER_CONTACT_PER_HOUR"]
     # Everything is built before the transaction, which holds SQLite's one write lock: inside, a few
     # prepared Core statements and the commit (no ORM session, no unit of work, no reload).
@@ -105,6 +106,10 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
         "consent_at": now,
         "created_at": now,
         **attribution,
+        "phq9_items": phq9.code[:9] if phq9 else None,
+        "phq9_total": phq9.total if phq9 else None,
+        "phq9_band": phq9.band if phq9 else None,
+        "phq9_difficulty": phq9.difficulty if phq9 else None,
     }
     notification_values = {
         "status": NotificationStatus.HELD if spam_reason else NotificationStatus.PENDING,
