@@ -179,7 +179,8 @@ def test_only_public_pages_are_counted(app):
         assert beacon(client, path=path).status_code == 204
     assert client.post("/v", data={}, headers=SAME_ORIGIN).status_code == 204  # no path at all
     assert counters(app) == []
-    public = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/privacy", "/thanks"]
+    public = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/phq-9", "/privacy",
+              "/thanks"]  # fmt: skip
     for path in public:
         beacon(client, path=path)
     assert sorted(row[1] for row in counters(app)) == sorted(public)

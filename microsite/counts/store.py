@@ -28,7 +28,8 @@ TAG_LIMIT = 100  # the columns' length, and leads' utm_* columns'
 
 
 def find_counted_paths(app: Flask) -> frozenset[str]:
-    """The public pages whose views are counted: the article, each office's page, privacy, thanks.
+    """The public pages whose views are counted: the article, each office's page, the self-check (its
+    path only: nothing of the answers), privacy, thanks.
 
     Not sitemap.xml or robots.txt, which no person reads; no staff page, error or made-up path.
     """
@@ -40,6 +41,7 @@ def find_counted_paths(app: Flask) -> frozenset[str]:
             for endpoint, values in [
                 ("pages.index", {}),
                 *(("pages.location", {"slug": office.slug}) for office in offices),
+                ("pages.phq9_page", {}),
                 ("pages.privacy", {}),
                 ("pages.thanks", {}),
             ]
