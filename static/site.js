@@ -70,9 +70,6 @@
         else if (el.type === "checkbox") el.checked = value === true;
         else el.value = value;
       });
-    } else if (pristine && arrival === "back_forward") {
-      // Back to a form already sent: the browser may put the old values back, but the draft is gone.
-      form.reset();
     }
     var save = function () {
       var fields = {};
@@ -152,12 +149,14 @@
         form.submit();
       });
     });
-    // Coming back with the Back button restores the page from memory: make the button usable again, and
-    // empty the form if its request went through meanwhile (the thank-you page forgot its draft).
+    // Coming back with the Back button: make the button usable again, and if the request went through
+    // meanwhile (the thank-you page forgot the draft), empty the form the browser has just put back,
+    // whether from memory or by filling in a page loaded again (which it does before this event).
     var submitted = false;
     window.addEventListener("pageshow", function (event) {
       idle();
-      if (event.persisted && submitted && !tab.get(draftKey(form))) form.reset();
+      var back = event.persisted ? submitted : arrival === "back_forward";
+      if (back && pristine && !tab.get(draftKey(form))) form.reset();
     });
   });
 
@@ -187,8 +186,9 @@
     for (var i = 0; i < 9; i++) total += Number(code.charAt(i));
     attached.querySelector("[data-slot=phq9-total]").textContent = String(total);
   }
+  // Again at every pageshow: coming back, the browser may have put an old value into the field.
   attachPhq9();
-  window.addEventListener("pageshow", function (event) { if (event.persisted) attachPhq9(); });
+  window.addEventListener("pageshow", attachPhq9);
   if (phq9 && attached) {
     if (attached.classList.contains("field--error")) tab.remove("phq9");  // unreadable: left out
     var remove = attached.querySelector("[data-action=remove-phq9]");
