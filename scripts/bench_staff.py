@@ -136,6 +136,7 @@ def lead_rows(n: int, now: datetime, rng: random.Random):
     has_digits = "phone_digits" in Lead.__table__.c
     # Kept at first contact by the app (staff/inbox.py), so kept here too when this checkout has it.
     has_minutes = "first_contact_minutes" in Lead.__table__.c
+    has_phq9 = "phq9_band" in Lead.__table__.c  # a self-check sent with one request in four
     schedules = {office: schedule_for(office) for office in ("bradenton", "sarasota")}
     statuses, weights = zip(*STATUSES, strict=True)
     span = YEARS_DAYS * 86400
@@ -181,6 +182,12 @@ def lead_rows(n: int, now: datetime, rng: random.Random):
             row["first_contact_minutes"] = (
                 schedules[row["location"]].minutes_between(created, contacted) if contacted else None
             )
+        if has_phq9 and i % 4 == 0:
+            from microsite.content.phq9 import parse  # noqa: PLC0415 -- absent from older checkouts
+
+            answers = parse("".join(str(rng.randrange(4)) for _ in range(10)))
+            row.update(phq9_items=answers.code[:9], phq9_total=answers.total, phq9_band=answers.band,
+                       phq9_difficulty=answers.difficulty)  # fmt: skip
         yield row
 
 
