@@ -113,6 +113,8 @@
     location.assign(form.dataset.consultation);
   });
 
-  // Back to the page with answers checked (a reload, the Back button): show their result again.
+  // Back to the page with answers checked: show their result again. A browser that loads the page again
+  // puts the answers back just before pageshow, after this script has run.
   render(false);
+  addEventListener("pageshow", function () { render(false); });
 })();
