@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 export TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run dev test lint db-upgrade outbox bench bench-staff audit clean translations compile-translations
+.PHONY: run dev test test-fast lint db-upgrade outbox bench bench-staff audit clean translations compile-translations
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -46,11 +46,18 @@ dev: db-upgrade
 outbox: db-upgrade
 	$(BIN)/flask --app wsgi outbox run
 
+# The suite runs on every core (pytest-xdist); the browser and server tests in a group each (conftest.py).
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: $(VENV)/.installed-dev node_modules compile-translations
 	@# The local PostgreSQL by default; tests that need it skip when it is missing (and fail under CI=true).
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) --durations=25 $(PYTEST_ARGS)
 
-# ruff, then the import contracts (pyproject.toml): dependencies point one way, with no circle.
+# The in-process tests alone (no browser, no gunicorn or nginx): the edit-test loop.
+test-fast: $(VENV)/.installed-dev node_modules compile-translations
+	$(PYTEST) -m "not slow and not browser" $(PYTEST_ARGS)
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -105,6 +105,8 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "RATELIMIT_ENABLED": _bool(get("RATELIMIT_ENABLED"), True),
         # Unset: a SQLite file every worker on this machine shares (finalize, microsite/ratelimit.py).
         "RATELIMIT_STORAGE_URI": get("RATELIMIT_STORAGE_URI") or None,
+        # Flask-Limiter's prefix for its keys: sites (or test runs) sharing one Redis count apart.
+        "RATELIMIT_KEY_PREFIX": get("RATELIMIT_KEY_PREFIX") or "",
         # Per client address; generous enough for a family sharing one connection.
         "RATELIMIT_CONSULTATION": get("RATELIMIT_CONSULTATION") or "5 per minute; 20 per hour",
         # Per client address on POST /questions, the readers' questions under the article.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+import shutil
 import socket
+import sys
 import threading
 from contextlib import contextmanager
 from email import message_from_bytes
@@ -19,6 +22,7 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from microsite import create_app
 from microsite.extensions import db
@@ -109,9 +113,19 @@ def smtp():
 # -- the app ----------------------------------------------------------------------
 
 
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (`--dist loadgroup`) a module that drives Chromium or starts servers runs in
+    one worker: its browser and module-scoped server start once, and no more than one such test per
+    worker competes for the cores. The in-process tests are spread over every worker."""
+    for item in items:
+        if item.get_closest_marker("browser") or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
-    """A schema of this test run's own, so that several runs can share the server."""
+    """A schema of this test process's own (each xdist worker has one), so that runs and workers can
+    share the server; the models' tables are made in it once, and each test empties them."""
     url = require_postgres()
     schema = f"test_{os.getpid()}"
     engine = create_engine(url)
@@ -123,6 +137,39 @@ def postgres_url():
     with engine.begin() as conn:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_url):
+    engine = create_engine(postgres_url, poolclass=NullPool)
+    yield engine
+    engine.dispose()
+
+
+def empty_postgres(engine) -> None:
+    """The models' tables, empty, their ids starting again at 1: one TRUNCATE instead of dropping and
+    making the schema for every test. A test that dropped or changed tables gets them made again."""
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    with engine.begin() as conn:
+        have = {
+            r[0]
+            for r in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))
+        }
+        if have != {t.name for t in db.metadata.sorted_tables} | (have & {"alembic_version"}):
+            db.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            db.metadata.create_all(conn)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(scope="session")
+def sqlite_schema(tmp_path_factory):
+    """An empty SQLite database with the models' schema, made once; each test starts from a copy."""
+    path = tmp_path_factory.mktemp("schema") / "empty.sqlite3"
+    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+    db.metadata.create_all(engine)
+    engine.dispose()
+    return path
 
 
 def pytest_generate_tests(metafunc):
@@ -140,8 +187,13 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def database_url(request, tmp_path):
+    """The URL of an empty database with the models' tables: a copy of the SQLite template file, or the
+    process's PostgreSQL schema, emptied."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_schema"), path)
+        return f"sqlite:///{path}"
+    empty_postgres(request.getfixturevalue("postgres_engine"))
     return request.getfixturevalue("postgres_url")
 
 
@@ -172,14 +224,11 @@ def app_config(database_url, tmp_path, smtp):
 
 @pytest.fixture
 def app(app_config):
+    """The app on an empty database (`database_url`)."""
     app = create_app(app_config)
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
     yield app
     with app.app_context():
         db.session.remove()
-        db.drop_all()
         db.engine.dispose()
 
 
@@ -283,6 +332,25 @@ def require_redis() -> str:
     return TEST_REDIS_URL
 
 
+@pytest.fixture
+def redis_counters():
+    """Redis for a test's rate limits: its URL and a key prefix of the test's process (RATELIMIT_KEY_PREFIX;
+    Flask-Limiter keeps the first one a process gives it), so that pytest-xdist workers and the test's
+    gunicorn instances never see another's counts; the keys go afterwards."""
+    import redis
+
+    url = require_redis()
+    prefix = f"test-{os.getpid()}-{next(_PREFIXES)}"
+    counters = redis.Redis.from_url(url)
+    yield url, prefix, counters
+    for key in counters.scan_iter(match=f"*{prefix}*"):
+        counters.delete(key)
+    counters.close()
+
+
+_PREFIXES = itertools.count()
+
+
 class _Started:
     """Starts gunicorn and `flask outbox run` processes for one test and stops them after it."""
 
@@ -314,14 +382,29 @@ def started(tmp_path):
     processes.stop_all()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """The figures a test reported (tests/processes.py `report`) travel with its report, so that they
+    reach the summary from a pytest-xdist worker too."""
+    report = yield
+    processes = sys.modules.get("processes")
+    if processes is not None and call.when == "call":
+        report.user_properties.extend(("figures", line) for line in processes.REPORTED)
+        processes.REPORTED.clear()
+    return report
+
+
 def pytest_terminal_summary(terminalreporter):
     """The load and scale-out figures at the end of the run, to be quoted even without -s."""
-    import sys
-
-    processes = sys.modules.get("processes")
-    if processes is not None and processes.REPORTED:
+    lines = [
+        value
+        for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+        for name, value in getattr(report, "user_properties", ())
+        if name == "figures"
+    ]
+    if lines:
         terminalreporter.section("load and scale-out figures (also in reports/load.txt)")
-        for line in processes.REPORTED:
+        for line in lines:
             terminalreporter.write_line(line)
 
 
@@ -332,10 +415,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
-    """Debian's Chromium through Playwright, one per test module; skipped locally when missing, a failure
-    under CI=true. Each test opens its own context, so no cache or cookie goes from one to the next."""
+    """Debian's Chromium through Playwright, started once per test process; skipped locally when missing,
+    a failure under CI=true. Each test opens its own context, so no cache or cookie goes from one to the
+    next."""
     try:
         from playwright.sync_api import Error, sync_playwright
     except ImportError:

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from conftest import browser_headers, make_config, require_redis, submit, valid_data
+from conftest import browser_headers, make_config, submit, valid_data
 from sqlalchemy import func, select, update
 
 from microsite import create_app
@@ -144,14 +144,11 @@ def test_with_a_trusted_proxy_the_client_address_comes_from_it(tmp_path):
     assert statuses == [303, 303, 303]  # three different clients behind the proxy
 
 
-def test_redis_counters_are_shared_between_instances(tmp_path):
-    import redis
-
-    url = require_redis()
-    redis.Redis.from_url(url).flushdb()
+def test_redis_counters_are_shared_between_instances(tmp_path, redis_counters):
+    url, prefix, _ = redis_counters
     db_url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
-    first = _limited_app(db_url, tmp_path, url)
-    second = _limited_app(db_url, tmp_path, url)
+    first = _limited_app(db_url, tmp_path, url, RATELIMIT_KEY_PREFIX=prefix)
+    second = _limited_app(db_url, tmp_path, url, RATELIMIT_KEY_PREFIX=prefix)
     a, b = first.test_client(), second.test_client()
     assert _post_from(a, 1).status_code == 303
     assert _post_from(b, 2).status_code == 303

@@ -3,6 +3,10 @@ beside them, and read by every other module through `current_clinic()` and `arti
 
 from __future__ import annotations
 
+import functools
+import os
+from pathlib import Path
+
 from flask import Flask, current_app
 
 from .article import ARTICLE_FILE, ARTICLE_FILE_ES, Article, load_article
@@ -20,10 +24,22 @@ def article_in(language: str) -> Article:
     return current_app.extensions["articles"][language]
 
 
+@functools.lru_cache(maxsize=16)
+def _parsed(load, path: str, mtime_ns: int, size: int):
+    return load(path)
+
+
+def read_once(load, path: str | Path):
+    """`load(path)`, parsed once per process however many apps are made (each `flask` command, each
+    test); a file edited since (another mtime or size) is read again. What it returns is immutable."""
+    stat = os.stat(path)
+    return _parsed(load, str(path), stat.st_mtime_ns, stat.st_size)
+
+
 def init_app(app: Flask) -> None:
     """Load the content once and make it available to every template."""
-    clinic = load_clinic(app.config["CLINIC_FILE"])
-    articles = {"en": load_article(ARTICLE_FILE), "es": load_article(ARTICLE_FILE_ES)}
+    clinic = read_once(load_clinic, app.config["CLINIC_FILE"])
+    articles = {"en": read_once(load_article, ARTICLE_FILE), "es": read_once(load_article, ARTICLE_FILE_ES)}
     app.extensions["clinic"] = clinic
     app.extensions["articles"] = articles
     app.extensions["article"] = articles["en"]
