@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 export TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run dev test test-fast lint db-upgrade outbox bench bench-staff audit clean translations compile-translations
+.PHONY: run dev test test-fast lint db-upgrade outbox bench bench-staff audit clean translations
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -20,20 +20,17 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-db-upgrade: $(VENV)/.installed compile-translations
+db-upgrade: $(VENV)/.installed
 	$(BIN)/flask --app wsgi db upgrade
 
 # The Spanish pages' catalogue: microsite/translations/es/LC_MESSAGES/messages.po is under version control,
-# its compiled .mo is not. `make translations` brings every new or changed message into the .po (to
-# translate there; tests/test_spanish.py fails until each has its Spanish); the compile step is
-# part of `make run` and `make test`.
+# its compiled .mo is not: the app compiles it as it starts when it is missing or older (microsite/i18n.py).
+# `make translations` brings every new or changed message into the .po (to translate there;
+# tests/test_spanish.py fails until each has its Spanish).
 TRANSLATIONS := microsite/translations
 translations: $(VENV)/.installed
 	$(BIN)/pybabel extract --width 110 --no-location --omit-header --sort-by-file -F babel.cfg -k _l -o $(TRANSLATIONS)/messages.pot .
 	$(BIN)/pybabel update --width 110 --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
-
-compile-translations: $(VENV)/.installed
-	$(BIN)/pybabel compile --statistics -d $(TRANSLATIONS)
 
 # What production runs: gunicorn with gunicorn.conf.py, on http://127.0.0.1:5000.
 run: db-upgrade
@@ -50,12 +47,12 @@ outbox: db-upgrade
 PYTEST_WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
-test: $(VENV)/.installed-dev node_modules compile-translations
+test: $(VENV)/.installed-dev node_modules
 	@# The local PostgreSQL by default; tests that need it skip when it is missing (and fail under CI=true).
 	$(PYTEST) --durations=25 $(PYTEST_ARGS)
 
 # The in-process tests alone (no browser, no gunicorn or nginx): the edit-test loop.
-test-fast: $(VENV)/.installed-dev node_modules compile-translations
+test-fast: $(VENV)/.installed-dev node_modules
 	$(PYTEST) -m "not slow and not browser" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev

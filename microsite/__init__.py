@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -16,6 +17,7 @@ from . import (
     clinictime,
     content,
     counts,
+    crisis,
     crossorigin,
     database,
     errors,
@@ -25,6 +27,7 @@ from . import (
     notify,
     pages,
     questions,
+    readiness,
     reports,
     security,
     staff,
@@ -47,7 +50,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     keep_files_private(instance)
     app.config.update(settings.from_env(instance))
     app.config.update(config or {})
-    settings.finalize(app.config, instance)
+    # Loaded by the `flask` command line (a Click context is active), a SECRET_KEY unsafe to serve with
+    # does not stop it: `flask check` must be able to say so, among the rest. Served any other way
+    # (gunicorn), the app refuses to start.
+    settings.finalize(app.config, instance, serving=click.get_current_context(silent=True) is None)
     logs.init_app(app)
 
     register_extensions(app)
@@ -92,6 +98,7 @@ def register_blueprints(app: Flask) -> None:
     pages.init_app(app)
     leads.init_app(app)
     questions.init_app(app)
+    crisis.init_app(app)  # no pages of its own: the crisis alerts questions and requests raise
     counts.init_app(app)  # after pages: it counts views of their paths
     reports.init_app(app)  # no pages of its own: the weekly summary and `flask report`
     staff.init_app(app)  # the staff pages, and the login they need
@@ -99,6 +106,7 @@ def register_blueprints(app: Flask) -> None:
 
 def register_errorhandlers(app: Flask) -> None:
     errors.init_app(app)
+    readiness.init_app(app)  # `flask check`
 
 
 def wsgi_stack(app: Flask):
@@ -112,8 +120,25 @@ def wsgi_stack(app: Flask):
     wsgi = pages.serve_cached(app, app.wsgi_app)
     wsgi = security.SecurityHeaders(wsgi)
     wsgi = assets.serve_static(app, wsgi)
+    unsafe = settings.unsafe_to_serve(app.config)
+    if unsafe:  # only ever reached from the command line (`flask run`): see create_app
+        return refusing(unsafe)
     proxies = app.config["TRUSTED_PROXY_COUNT"]
     if proxies > 0:
         # Only then is X-Forwarded-For believed; otherwise a client could pick its own address.
         wsgi = ProxyFix(wsgi, x_for=proxies, x_proto=proxies, x_host=proxies)
     return wsgi
+
+
+def refusing(reasons: list[str]):
+    """A WSGI app that serves nothing: settings no site may serve with. The reasons go to the log."""
+    log = logging.getLogger(__name__)
+
+    def refuse(environ: dict, start_response):
+        for reason in reasons:
+            log.error("not served: %s", reason)
+        headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")]
+        start_response("503 Service Unavailable", headers)
+        return [b"This site is not set up to serve yet: its log says why.\n"]
+
+    return refuse

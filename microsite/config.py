@@ -96,6 +96,11 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         # office (a reminder), after the second to the clinic file's `manager`; 0 turns one off.
         "REMIND_AFTER_MINUTES": _int(get("REMIND_AFTER_MINUTES"), 30),
         "ESCALATE_AFTER_MINUTES": _int(get("ESCALATE_AFTER_MINUTES"), 240),
+        # Crisis alerts (crisis/alerts.py): an office's first goes at once; the next ones within this many
+        # minutes go as one digest when they are up, and at most CRISIS_ALERTS_PER_DAY such emails a day
+        # reach an office, so a script cannot drown the one alert that matters.
+        "CRISIS_DIGEST_MINUTES": _int(get("CRISIS_DIGEST_MINUTES"), 15),
+        "CRISIS_ALERTS_PER_DAY": _int(get("CRISIS_ALERTS_PER_DAY"), 12),
         "CLINIC_FILE": get("CLINIC_FILE") or str(DEFAULT_CLINIC_FILE),
         # Fingerprinted, compressed copies of static/ (microsite/assets.py); nginx may serve them.
         "STATIC_ROOT": get("STATIC_ROOT") or str(instance_path / "static"),
@@ -125,6 +130,9 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         # How many proxies in front of the app set X-Forwarded-*; 0 believes none of them.
         "TRUSTED_PROXY_COUNT": _int(get("TRUSTED_PROXY_COUNT"), 0),
         "SPAM_RETENTION_DAYS": _int(get("SPAM_RETENTION_DAYS"), 30),
+        # How long the servers' logs are kept: deploy/logrotate rotates nginx's and gunicorn's at this
+        # period, and the privacy notice says so.
+        "LOG_RETENTION_DAYS": _int(get("LOG_RETENTION_DAYS"), 14),
         # Daily page-view counters (microsite/counts/) are deleted by `flask leads purge` after this.
         "COUNTS_RETENTION_MONTHS": _int(get("COUNTS_RETENTION_MONTHS"), 25),
         "OUTBOX_INLINE": _bool(get("OUTBOX_INLINE"), True),
@@ -161,21 +169,22 @@ EXAMPLE_SECRET_KEY = "change-me-to-64-random-hex-characters"  # noqa: S105 -- th
 MIN_SECRET_KEY_LENGTH = 32  # characters: 128 bits as hex; `secrets.token_hex(32)` gives 64
 
 
-def _check_secret_key(config: dict[str, Any]) -> None:
-    """Refuse a given SECRET_KEY that is the example's or too short to resist guessing (tests aside)."""
+def unsafe_to_serve(config: dict[str, Any]) -> list[str]:
+    """What no site may serve with: a SECRET_KEY that is the example's, or too short to resist guessing."""
     key = config.get("SECRET_KEY")
     if not key:
-        return  # generated into instance/ by finalize
+        return []  # generated into instance/ by finalize
     if key == EXAMPLE_SECRET_KEY or "change-me" in key.lower():
-        raise RuntimeError(
+        return [
             "SECRET_KEY is still the example from deploy/env.example; set it to the output of "
             "`python3 -c 'import secrets; print(secrets.token_hex(32))'`"
-        )
+        ]
     if len(key) < MIN_SECRET_KEY_LENGTH and not config.get("TESTING"):
-        raise RuntimeError(
+        return [
             f"SECRET_KEY is {len(key)} characters; use at least {MIN_SECRET_KEY_LENGTH}, e.g. the output of "
             "`python3 -c 'import secrets; print(secrets.token_hex(32))'`"
-        )
+        ]
+    return []
 
 
 MIN_WEBHOOK_SECRET_BYTES = 24  # the Standard Webhooks specification's lower bound
@@ -223,9 +232,15 @@ def _check_webhooks(config: dict[str, Any]) -> None:
             raise RuntimeError(f"WEBHOOK_SECRET is not a Standard Webhooks secret: {exc}") from None
 
 
-def finalize(config: dict[str, Any], instance_path: Path) -> None:
-    """Fill derived defaults and refuse settings that are unsafe outside the embedded mode."""
-    _check_secret_key(config)
+def finalize(config: dict[str, Any], instance_path: Path, serving: bool = True) -> None:
+    """Fill derived defaults and refuse settings that are unsafe outside the embedded mode.
+
+    `serving` false (the `flask` command line) lets a key that is unsafe only to serve with through:
+    `flask check` names it, and the app answers no request with it (microsite.wsgi_stack).
+    """
+    unsafe = unsafe_to_serve(config)
+    if unsafe and serving:
+        raise RuntimeError(unsafe[0])
     if not config.get("RATELIMIT_STORAGE_URI"):
         database_url = config["SQLALCHEMY_DATABASE_URI"]
         config["RATELIMIT_STORAGE_URI"] = default_storage_uri(database_url, instance_path)
@@ -236,6 +251,9 @@ def finalize(config: dict[str, Any], instance_path: Path) -> None:
         config["SECRET_KEY"] = _secret_key(instance_path)
     if config["LEAD_EMAIL_DETAIL"] not in {"minimal", "full"}:
         raise RuntimeError("LEAD_EMAIL_DETAIL must be 'minimal' or 'full'")
+    for name in ("CRISIS_DIGEST_MINUTES", "CRISIS_ALERTS_PER_DAY", "LOG_RETENTION_DAYS"):
+        if config[name] < 1:
+            raise RuntimeError(f"{name} must be a whole number above 0")
     _check_webhooks(config)
     if config["SITE_URL"].startswith("https://"):
         config["SESSION_COOKIE_SECURE"] = True

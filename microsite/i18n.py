@@ -7,18 +7,29 @@ error) takes the language of its request: the form's hidden `language` field, or
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 from datetime import date, time
+from functools import cache
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from babel.dates import format_date, format_time, get_day_names
+from babel.messages.mofile import read_mo, write_mo
+from babel.messages.pofile import read_po
 from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_babel import force_locale, get_locale
 
 from .content import article_in
 from .extensions import babel
 
+log = logging.getLogger(__name__)
 LANGUAGES = ("en", "es")  # English first: the x-default
+# The catalogues as translators edit them (messages.po, under version control) and as gettext reads them
+# (messages.mo, compiled from them here at start-up when missing or older).
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+CATALOGUE = Path("LC_MESSAGES") / "messages"
 SPANISH_PREFIX = "/es/"
 # What the JSON-LD's inLanguage and Open Graph's og:locale say for each language.
 REGIONAL = {"en": "en-US", "es": "es-US"}
@@ -105,7 +116,71 @@ def hours_label(hours) -> str:
     return f"{span}, {clock(hours.opens)}–{clock(hours.closes)}"
 
 
+class CatalogueMissing(RuntimeError):
+    """A translated language has no usable catalogue: its pages would be English under lang="es"."""
+
+
+def compiled_catalogues(instance: Path) -> Path:
+    """The folder of compiled catalogues Flask-Babel is to read, each as fresh as its .po.
+
+    However the site is installed (`make`, or `pip install -r requirements.txt` and `gunicorn wsgi:app`),
+    a .mo missing or older than its .po is compiled now with Babel, beside the .po; where the package is
+    read-only (an image, a root-owned install), every catalogue is compiled into instance/translations.
+    Several workers starting at once each write a whole file under their own name, then rename it.
+    """
+    try:
+        for language in LANGUAGES[1:]:
+            _compile_if_stale(TRANSLATIONS / language / CATALOGUE, TRANSLATIONS / language / CATALOGUE)
+        folder = TRANSLATIONS
+    except OSError:  # not ours to write
+        folder = instance / "translations"
+        for language in LANGUAGES[1:]:
+            _compile_if_stale(TRANSLATIONS / language / CATALOGUE, folder / language / CATALOGUE)
+    for language in LANGUAGES[1:]:
+        _check_compiled(folder / language / CATALOGUE)
+    return folder
+
+
+def _compile_if_stale(source: Path, target: Path) -> None:
+    po, mo = source.with_suffix(".po"), target.with_suffix(".mo")
+    if not po.exists():
+        if mo.exists():
+            return  # a compiled catalogue shipped without its source
+        raise CatalogueMissing(
+            f"The Spanish pages' catalogue is missing ({po}): they would show English text. Restore it "
+            "from the repository (git checkout microsite/translations)."
+        )
+    if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+        return
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=po.parent.parent.name)
+    untranslated = sum(1 for message in catalog if message.id and (not message.string or message.fuzzy))
+    mo.parent.mkdir(parents=True, exist_ok=True)
+    partial = mo.with_name(f".{mo.name}.{os.getpid()}")
+    with partial.open("wb") as fh:
+        write_mo(fh, catalog)
+    partial.replace(mo)
+    log.info("translations: compiled %s (%s message(s) untranslated, shown in English)", mo, untranslated)
+
+
+def _check_compiled(path: Path) -> None:
+    """Stop start-up on a compiled catalogue that translates nothing (read once per file version)."""
+    mo = path.with_suffix(".mo")
+    if _translated_messages(mo, mo.stat().st_mtime_ns) == 0:
+        raise CatalogueMissing(
+            f"The Spanish pages' catalogue {mo} translates nothing: they would show English."
+        )
+
+
+@cache
+def _translated_messages(mo: Path, version: int) -> int:
+    with mo.open("rb") as fh:
+        return sum(1 for message in read_mo(fh) if message.id and message.string)
+
+
 def init_app(app: Flask) -> None:
+    # Before Flask-Babel reads where the catalogues are.
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compiled_catalogues(Path(app.instance_path)))
     babel.init_app(app, default_locale="en", locale_selector=request_language)
     # {% trans %} blocks are written over several lines; their messages are read with spaces collapsed.
     app.jinja_env.policies["ext.i18n.trimmed"] = True

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -126,6 +127,9 @@ class Lead(db.Model):
     first_contact_minutes: Mapped[float | None] = mapped_column(Float)
     # The language of the page the request was sent from ("en", "es"): staff reply in it.
     language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
+    # What the visitor sent suggests they may be in crisis (leads/service.py `urgent`): the staff email
+    # says URGENT, and the visitor's thank-you page begins with the crisis lines.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # What the inbox's search reads (models.phone_digits, models.name_key), kept beside the originals.
     phone_digits: Mapped[str | None] = mapped_column(
         SEARCH_KEY, default=_from_column("phone", phone_digits), index=True
@@ -180,7 +184,8 @@ class NotificationKind:
     ESCALATION = "escalation"  # still new after ESCALATE_AFTER_MINUTES: to the clinic's manager
     WEEKLY = "weekly"  # the Monday summary, counts only; no lead
     WEBHOOK = "webhook"  # a signed POST to `target` (one of WEBHOOK_URLS) about a new real lead
-    CRISIS = "crisis"  # a reader's question with crisis words: to the office staff at once ("crisis:<id>")
+    CRISIS = "crisis"  # an office's first crisis alert in a while, at once ("crisis-alert:<flag id>")
+    DIGEST = "digest"  # the crisis flags that came after it, in one email ("crisis-digest:<first flag id>")
     ANSWER = "answer"  # to the reader who left an email, once, when the answer is published ("answer:<id>")
 
 
@@ -385,3 +390,36 @@ class ContentVersion(db.Model):
 
     name: Mapped[str] = mapped_column(String(20), primary_key=True)
     version: Mapped[int] = mapped_column(default=0)
+
+
+class CrisisFlagRole:
+    ALERT = "alert"  # told of at once, in its own alert; it opens the office's digest window
+    DIGEST = "digest"  # came within the window: told of in the window's digest, when the window ends
+    CAPPED = "capped"  # the office had its day's crisis emails: only the staff queue shows it
+
+
+class CrisisFlag(db.Model):
+    """A reader's question or a consultation request with crisis words, for one office's staff to hear of.
+
+    What keeps the crisis alerts credible (crisis/alerts.py): the first for an office goes at once, the
+    next ones within CRISIS_DIGEST_MINUTES in one digest, at most CRISIS_ALERTS_PER_DAY emails a day.
+    Ids only, no foreign key: a flag is about the alert, and outlives nothing it points at for long
+    (`flask leads purge` deletes flags after a week).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    office: Mapped[str] = mapped_column(String(20))
+    question_id: Mapped[int | None] = mapped_column()
+    lead_id: Mapped[int | None] = mapped_column()
+    role: Mapped[str] = mapped_column(String(10))
+    # The once-only key of the email that tells of it: "crisis-alert:<id>" or "crisis-digest:<id of the
+    # window's first flag>"; None when capped.
+    alert_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    # For a flag in a digest: when its window ends and the digest is due.
+    digest_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (
+        # The office's latest alert (is a window open?) and its emails since the clinic's midnight.
+        Index("ix_crisis_flag_office_created", "office", "created_at"),
+    )

@@ -188,7 +188,8 @@ def lead_rows(n: int, now: datetime, rng: random.Random):
             # Every row has the keys (one bulk insert), one in four a self-check.
             answers = parse("".join(str(rng.randrange(4)) for _ in range(10))) if i % 4 == 0 else None
             row.update(phq9_items=answers and answers.code[:9], phq9_total=answers and answers.total,
-                       phq9_band=answers and answers.band, phq9_difficulty=answers and answers.difficulty)  # fmt: skip
+                       phq9_band=answers and answers.band,
+                       phq9_difficulty=answers and answers.difficulty)  # fmt: skip
         yield row
 
 

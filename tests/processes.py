@@ -70,12 +70,12 @@ def process_env(**settings: str | int | float) -> dict[str, str]:
 class Process:
     """A subprocess in its own process group, its output in a log file."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path):
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path, cwd: Path = ROOT):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 -- closed in stop()
         self.popen = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     @property
@@ -113,12 +113,14 @@ class Process:
         self._log.close()
 
 
-def flask_command(args: list[str], env: dict[str, str], timeout: float = 60, stdin: str = "") -> str:
-    """Run `flask --app wsgi …` to completion (`stdin`: what the operator types at its prompts);
-    its output, or an AssertionError with it."""
+def flask_command(
+    args: list[str], env: dict[str, str], timeout: float = 60, stdin: str = "", cwd: Path = ROOT
+) -> str:
+    """Run `flask --app wsgi …` to completion (`stdin`: what the operator types at its prompts), in `cwd`
+    (the repository); its output, or an AssertionError with it."""
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         input=stdin,
         capture_output=True,
@@ -134,8 +136,9 @@ class Gunicorn(Process):
     """`gunicorn wsgi:app` on a free port."""
 
     def __init__(
-        self, env: dict[str, str], log_dir: Path, workers: int = 2, threads: int = 4, name: str = "gunicorn"
-    ):
+        self, env: dict[str, str], log_dir: Path, workers: int = 2, threads: int = 4, name: str = "gunicorn",
+        cwd: Path = ROOT,
+    ):  # fmt: skip
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [
@@ -149,7 +152,7 @@ class Gunicorn(Process):
             "--backlog", "2048",
             "wsgi:app",
         ]  # fmt: skip
-        super().__init__(f"{name}-{self.port}", args, env, log_dir)
+        super().__init__(f"{name}-{self.port}", args, env, log_dir, cwd)
 
     def wait_listening(self, timeout: float = 30) -> None:
         """Until the port accepts connections, without sending a request."""

@@ -394,3 +394,56 @@ def test_axe_finds_no_violations(browser, live, name, viewport):
         f"{v['id']} ({v['impact']}): {v['help']}\n  {v['nodes']}" for v in violations
     )
     context.close()
+
+
+# -- every public page fits a small phone -------------------------------------------------
+
+SMALL_PHONES = (320, 390)
+FITS_PAGES = [
+    "/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/thanks", "/thanks/support",
+    "/questions/thanks", "/privacy", "/no-such-page",
+    "/es/", "/es/terapia-con-ketamina-bradenton", "/es/terapia-con-ketamina-sarasota", "/es/gracias",
+    "/es/gracias/apoyo", "/es/preguntas/gracias", "/es/privacidad", "/es/no-existe",
+]  # fmt: skip
+# Sent empty from these pages, each form comes back with its errors (422).
+FITS_FORMS = [("/", "#consultation"), ("/es/", "#consultation"), ("/", "#question"), ("/es/", "#question")]
+OVERFLOW = """() => {
+    const found = [];
+    const page = document.scrollingElement;
+    if (page.scrollWidth > window.innerWidth) found.push(`the page: ${page.scrollWidth}px`);
+    const text = 'button, a, h1, h2, h3, h4, h5, h6, p, li, td, th, label, dt, dd, legend';
+    for (const el of document.querySelectorAll(text)) {
+        // Measured where it has a box of its own (an inline link has none), and is shown at all.
+        if (el.clientWidth === 0 || el.closest('.visually-hidden, .hp, .skip')) continue;
+        if (el.scrollWidth > el.clientWidth) {
+            found.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 40)}": ` +
+                       `${el.scrollWidth}px in ${el.clientWidth}px`);
+        }
+    }
+    return found;
+}"""
+
+
+def test_every_public_page_fits_a_small_phone_in_both_languages(browser, live):
+    """At 320 and 390 px: no sideways scrolling, and no text running out of its box (the Spanish crisis
+    buttons included), on every public page, the forms with their errors, and the crisis thank-you page."""
+    context, page = open_page(browser, live, {"width": SMALL_PHONES[-1], "height": 800})
+    overflowing = {}
+
+    def measure(name: str) -> None:
+        for width in SMALL_PHONES:
+            page.set_viewport_size({"width": width, "height": 800})
+            if found := page.evaluate(OVERFLOW):
+                overflowing[f"{name} at {width}px"] = found
+
+    for path in FITS_PAGES:
+        page.goto(live.base_url + path)
+        measure(path)
+    for path, form in FITS_FORMS:
+        page.goto(live.base_url + path)
+        with page.expect_navigation():
+            page.locator(f"{form} button[type=submit]").click()
+        assert page.locator("#error-summary").count() == 1, (path, form)
+        measure(f"{form} with errors, from {path}")
+    assert overflowing == {}
+    context.close()

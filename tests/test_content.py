@@ -419,13 +419,70 @@ def test_privacy_without_the_clinics_facts_says_where_to_ask(tmp_path):
 def test_privacy_says_how_to_stop_contact_and_what_the_logs_keep_truly(site):
     text = privacy_text(site)
     assert "To stop calls, texts or emails from us" in text
-    assert "It does not record your IP address, the page you came from, your browser" in text
+    assert "Neither records your IP address, the page you came from, your browser" in text
     # What the page says must stay true of gunicorn's access log (gunicorn.conf.py).
     namespace: dict = {}
     exec(compile((ROOT / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), namespace)
     log_format = namespace["access_log_format"]
     for atom in ["%(h)s", "%(r)s", "%(q)s", "%(f)s", "%(a)s", "%({x-forwarded-for}i)s"]:
         assert atom not in log_format, atom
+
+
+WEBHOOK_SECRET = "whsec_" + "A" * 43  # a Standard Webhooks secret (32 bytes)
+PRIVACY_CASES = {
+    "defaults": (
+        {},
+        ["These logs are deleted after 14 days.", "Once a day our server makes a copy (a backup)",
+         "Each backup is deleted after 14 days, so a request deleted from our request system stays in the "
+         "backups for up to 14 days more", "download a list of them as a spreadsheet file",
+         "the web server's error log records the IP address it came from",
+         "If your message has words that suggest you may be in crisis"],
+        ["other system", "database hosting"],
+    ),
+    "kept-longer": (
+        {"BACKUP_KEEP": 30, "LOG_RETENTION_DAYS": 7},
+        ["These logs are deleted after 7 days.", "Each backup is deleted after 30 days",
+         "for up to 30 days more"],
+        ["14 days"],
+    ),
+    "one-webhook-minimal": (
+        {"WEBHOOK_URLS": ["https://crm.example.com/hook"], "WEBHOOK_SECRET": WEBHOOK_SECRET},
+        ["also tells one other system the clinic uses", "It does not send your name, phone number, email "
+         "address or message."],
+        ["sends it to"],
+    ),
+    "two-webhooks-full": (
+        {"WEBHOOK_URLS": ["https://crm.example.com/hook", "https://phones.example.com/in"],
+         "WEBHOOK_SECRET": WEBHOOK_SECRET, "WEBHOOK_DETAIL": "full"},
+        ["also sends it to 2 other systems", "your name, phone number, email address, the best time to reach "
+         "you and your message", "agreements that bind their providers to protect health information"],
+        ["It does not send your name"],
+    ),
+    "postgresql": (
+        # A shared database is backed up by its hosting (the page renders without reaching it).
+        {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://nobody@127.0.0.1:1/none"},
+        ["Our database is copied (backed up) by our database hosting, encrypted",
+         "Each backup is deleted after 14 days"],
+        ["Once a day our server makes a copy"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(PRIVACY_CASES))
+def test_the_privacy_notice_says_what_this_configuration_does(tmp_path, case):
+    settings, said, unsaid = PRIVACY_CASES[case]
+    text = privacy_text(build(tmp_path, **settings))
+    for words in said:
+        assert words in text, words
+    for words in unsaid:
+        assert words not in text, words
+
+
+@pytest.mark.parametrize("path", ["/privacy", "/es/privacidad"])
+def test_both_notices_state_the_settings_periods(tmp_path, path):
+    app = build(tmp_path, BACKUP_KEEP=21, LOG_RETENTION_DAYS=9)
+    text = text_of(app.test_client().get(path).get_data(as_text=True))
+    assert re.search(r"\b21 (days|días)\b", text) and re.search(r"\b9 (days|días)\b", text)
 
 
 # -- item 9: the promise fits every way of being contacted ----------------------------------------

@@ -47,7 +47,8 @@ def local_copy(tmp_path: Path) -> Path:
         ("/var/cache/nginx/microsite", str(tmp_path / "cache")),
         ("/etc/letsencrypt/live/clinic.example.com/fullchain.pem", str(tmp_path / "cert.pem")),
         ("/etc/letsencrypt/live/clinic.example.com/privkey.pem", str(tmp_path / "key.pem")),
-        ("/var/log/nginx/microsite.access.log combined_no_query", str(tmp_path / "access.log")),
+        ("/var/log/nginx/microsite/access.log combined_no_query", str(tmp_path / "access.log")),
+        ("/var/log/nginx/microsite/error.log", str(tmp_path / "error.log")),
         ("include snippets/", f"include {tmp_path}/snippets/"),
     ]:
         assert old in site, old
@@ -241,3 +242,69 @@ def test_a_flood_of_posts_is_turned_away_by_nginx_while_pages_are_served(site, p
     assert statuses.count(429) >= 10, statuses
     assert exchange(https_port, "GET", "/", sni=HOST)[0] == 200  # reading is never limited
     assert exchange(https_port, "GET", path, sni=HOST)[0] != 429
+
+
+# -- the servers' logs: kept as long as the privacy notice says ------------------------------------
+
+LOGROTATE = ROOT / "deploy" / "logrotate" / "microsite"
+
+
+def test_every_log_the_deploy_files_write_is_rotated_at_the_notices_period(tmp_path):
+    from fnmatch import fnmatch
+
+    from microsite import config as settings
+
+    days = settings.from_env(tmp_path, env={})["LOG_RETENTION_DAYS"]
+    stanzas = re.findall(r"^(/\S+) \{(.*?)^\}", LOGROTATE.read_text(), re.MULTILINE | re.DOTALL)
+    assert len(stanzas) == 2
+    for _, body in stanzas:
+        # Rotated daily, a line stays up to a day in the current file, then `rotate` days.
+        for line in ("daily", f"rotate {days - 1}", f"maxage {days}"):
+            assert re.search(rf"^\s*{line}$", body, re.MULTILINE), line
+    site = (DEPLOY / "microsite.conf").read_text()
+    written = re.findall(r"^\s*(?:access|error)_log (/\S+?);?(?:\s|$)", site, re.MULTILINE)
+    for unit in ("microsite-web.service", "microsite-outbox.service"):
+        written += re.findall(r"=append:(\S+)", (ROOT / "deploy" / "systemd" / unit).read_text())
+    assert len(written) == 6
+    for path in written:
+        assert any(fnmatch(path, glob) for glob, _ in stanzas), path
+
+
+def test_logrotate_deletes_a_line_after_the_notices_period(tmp_path):
+    """The shipped file run by logrotate itself, one forced rotation standing for a day."""
+    logrotate = shutil.which("logrotate") or "/usr/sbin/logrotate"
+    if not Path(logrotate).exists():
+        unavailable("logrotate is not installed (apt-get install logrotate)")
+    conf = LOGROTATE.read_text()
+    here = {"/var/log/nginx/microsite/": f"{tmp_path}/nginx/", "/run/nginx.pid": f"{tmp_path}/pid",
+            "/var/log/microsite/": f"{tmp_path}/app/"}  # fmt: skip
+    for shipped, local in here.items():
+        assert shipped in conf
+        conf = conf.replace(shipped, local)
+    (tmp_path / "logrotate.conf").write_text(conf)
+    (tmp_path / "logrotate.conf").chmod(0o644)
+    for folder in ("nginx", "app"):
+        (tmp_path / folder).mkdir()
+    log = tmp_path / "nginx" / "error.log"
+
+    def day(n: int) -> None:
+        with log.open("a") as fh:
+            fh.write(f"day {n}: client: 192.0.2.{n}\n")
+        command = [logrotate, "-f", "-s", str(tmp_path / "state"), str(tmp_path / "logrotate.conf")]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+
+    def kept() -> str:
+        import gzip
+
+        return "".join(
+            (gzip.decompress(p.read_bytes()).decode() if p.suffix == ".gz" else p.read_text())
+            for p in (tmp_path / "nginx").iterdir()
+        )
+
+    retention = int(re.search(r"^\s*maxage (\d+)$", conf, re.MULTILINE).group(1))
+    for n in range(retention - 1):
+        day(n)
+    assert "client: 192.0.2.0\n" in kept()  # on its last day
+    day(retention - 1)
+    assert "client: 192.0.2.0\n" not in kept() and "client: 192.0.2.1\n" in kept()

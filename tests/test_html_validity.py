@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pyotp
@@ -22,6 +23,7 @@ from conftest import hidden_fields, make_config, submit, unavailable
 from sqlalchemy import select
 
 from microsite import create_app
+from microsite.crisis import alerts
 from microsite.database import writing
 from microsite.extensions import db
 from microsite.leads.notifications import build_staff_message
@@ -38,6 +40,7 @@ PUBLIC = [
     "/ketamine-therapy-bradenton",
     "/ketamine-therapy-sarasota",
     "/thanks",
+    "/thanks/support",
     "/privacy",
     "/no-such-page",
     # The same pages in Spanish.
@@ -45,6 +48,7 @@ PUBLIC = [
     "/es/terapia-con-ketamina-bradenton",
     "/es/terapia-con-ketamina-sarasota",
     "/es/gracias",
+    "/es/gracias/apoyo",
     "/es/privacidad",
     "/es/no-existe",
     # The self-check.
@@ -177,7 +181,8 @@ def _question_documents(app, client) -> dict[str, str]:
     shown_again = client.post("/questions", data={"question": "x" * 501, "email": "nope"}, headers=headers)
     assert shown_again.status_code == 422
     docs["question-form-with-errors"] = shown_again.get_data(as_text=True)
-    for lang, text in (("en", "I want to end my life. Would ketamine help?"), ("es", "¿Duele la infusión?")):
+    for lang, text in (("en", "I want to end my life. Would ketamine help?"), ("es", "¿Duele la infusión?"),
+                       ("en", "Some days I want to die.")):  # fmt: skip
         data = {"question": text, "email": "reader@example.com", "consent": "y", "language": lang}
         assert client.post("/questions", data=data, headers=headers).status_code == 303
     with app.app_context():
@@ -189,10 +194,14 @@ def _question_documents(app, client) -> dict[str, str]:
                 question.status, question.published_at = QuestionStatus.PUBLISHED, utcnow()
         app.extensions["page_freshness"].forget()
         crisis = db.session.scalar(select(Notification).where(Notification.kind == "crisis"))
-        # The answer email as the outbox would build it (not stored: nothing is to be sent here).
+        # The answer email and the crisis digest as the outbox would build them (not stored: nothing is
+        # to be sent here).
         key = f"answer:{first_id}"
         answer = Notification(id=999, kind="answer", once_key=key, created_at=utcnow())
+        [due, *_] = alerts.due(utcnow() + timedelta(hours=1))
+        digest = Notification(id=998, kind="digest", once_key=due["once_key"], created_at=utcnow())
         docs["email-question-crisis"] = build_message(crisis).html
+        docs["email-crisis-digest"] = build_message(digest).html
         docs["email-question-answered"] = build_message(answer).html
         db.session.rollback()
     docs["landing-with-a-question"] = _page(client, "/")
@@ -273,6 +282,7 @@ DOCUMENT_NAMES = [
     "staff-questions",
     "staff-question",
     "email-question-crisis",
+    "email-crisis-digest",
     "email-question-answered",
 ]
 

@@ -21,6 +21,7 @@ from microsite.content import phq9
 from microsite.database import writing
 from microsite.extensions import db
 from microsite.leads.notifications import lead_data
+from microsite.leads.service import urgent
 from microsite.models import Lead
 from microsite.notify.outbox import run_once
 from microsite.staff import accounts
@@ -348,6 +349,39 @@ def test_a_request_with_the_answers_stores_them_and_its_email_says_total_and_ban
     assert not with_answers["Subject"].startswith("URGENT")
     without = next(m for m in smtp.messages if m["X-Lead-Id"] != str(lead.id))
     assert "PHQ-9" not in without.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize(
+    "page,thanks,code",
+    [("/", "/thanks/support", "0000000010"), ("/es/", "/es/gracias/apoyo", "3333333333")],
+)
+def test_item_9_above_0_makes_the_request_urgent_like_crisis_words(app, client, smtp, page, thanks, code):
+    """The same decision as crisis words in the message (leads/service.py `urgent`): URGENT first in the
+    staff email's Subject, and the thank-you page that begins with the crisis lines."""
+    response = submit(client, page, phq9=code, message="")
+    assert response.status_code == 303 and response.headers["Location"] == thanks
+    lead = latest(app)
+    assert lead.urgent and lead.phq9.crisis
+    with app.app_context():
+        run_once()
+    [email] = smtp.messages
+    assert email["Subject"].startswith("URGENT: ")
+    assert f"PHQ-9: {lead.phq9_total} ({lead.phq9_band})" in email.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize(
+    "items,message,expected",
+    [
+        (None, "", False),
+        ("012301230", "I have tried two antidepressants.", False),
+        ("000000001", "", True),
+        ("000000003", None, True),
+        (None, "I want to end my life.", True),
+    ],
+)
+def test_urgent_is_item_9_above_0_or_crisis_words(app, items, message, expected):
+    with app.app_context():
+        assert urgent({"message": message, "phq9_items": items}, app.extensions["clinic"]) is expected
 
 
 @pytest.mark.parametrize(

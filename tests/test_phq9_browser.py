@@ -112,8 +112,9 @@ def no_sideways_scroll(page) -> list[str]:
 
 
 @pytest.mark.parametrize("path,several_days,send,thanks", [
-    ("/phq-9", "Several days", "Send my answers with a consultation request", "**/thanks"),
-    ("/es/phq-9", "Varios días", "Enviar mis respuestas con una solicitud de consulta", "**/es/gracias"),
+    ("/phq-9", "Several days", "Send my answers with a consultation request", "**/thanks/support"),
+    ("/es/phq-9", "Varios días", "Enviar mis respuestas con una solicitud de consulta",
+     "**/es/gracias/apoyo"),
 ])  # fmt: skip
 def test_item_9_puts_the_crisis_notice_first_and_no_answer_leaves_unless_sent(
     browser, live, path, several_days, send, thanks
@@ -158,17 +159,15 @@ def test_item_9_puts_the_crisis_notice_first_and_no_answer_leaves_unless_sent(
         else:
             assert method == "GET" and body == "", url
             assert route in pages or route.startswith("/static/"), url
-    # The form sent: stored with the answers, and the tab forgets them.
+    # The form sent: stored with the answers and urgent (item 9 above 0), so thanked with the crisis
+    # lines first; and the tab forgets the answers.
     phone = fill_form(page)
     page.locator("#consultation button[type=submit]").click()
     page.wait_for_url(thanks)
+    assert "988" in page.get_by_role("heading", level=1).inner_text()
     lead = latest(live)
-    assert (lead.phone, lead.phq9_items, lead.phq9_total, lead.phq9_band) == (
-        phone,
-        "012301231",
-        13,
-        "moderate",
-    )
+    stored = (lead.phone, lead.phq9_items, lead.phq9_total, lead.phq9_band, lead.urgent)
+    assert stored == (phone, "012301231", 13, "moderate", True)
     assert page.evaluate("sessionStorage.getItem('phq9')") is None
     assert page.errors == [] and context.cookies() == []
     context.close()

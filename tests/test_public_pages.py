@@ -3,8 +3,8 @@
 import pytest
 from conftest import browser_headers, valid_data
 
-PUBLIC = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/thanks", "/privacy",
-          "/phq-9", "/es/phq-9", "/sitemap.xml", "/robots.txt"]  # fmt: skip
+PUBLIC = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/thanks", "/thanks/support",
+          "/privacy", "/phq-9", "/es/phq-9", "/sitemap.xml", "/robots.txt"]  # fmt: skip
 
 
 def assert_leaves_no_trace(response):

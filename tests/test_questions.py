@@ -22,7 +22,6 @@ from microsite.database import writing
 from microsite.extensions import db
 from microsite.models import AuditEvent, Notification, Question, QuestionStatus, utcnow
 from microsite.notify.outbox import run_once
-from microsite.questions.crisis import suggests_crisis
 
 pytestmark = pytest.mark.both_databases
 
@@ -261,14 +260,14 @@ def test_too_many_questions_from_one_address_get_a_429(tmp_path):
                                   "A veces quiero quitarme la vída", "¿Y si pienso en el suicidio?",
                                   "pensé en matarme", "I self-harm sometimes"])  # fmt: skip
 def test_crisis_words_are_found_as_words_whatever_the_case_or_accents(app, text):
-    assert suggests_crisis(text, app.extensions["clinic"].crisis_words)
+    assert app.extensions["clinic"].suggests_crisis(text)
 
 
 @pytest.mark.parametrize("text", ["Does it help with suicidal-free... no", "How long does it last?",
                                   "Is the life of a vial long?", "Can I drive after?"])  # fmt: skip
 def test_ordinary_questions_are_not_flagged(app, text):
     expected = "suicidal" in folded_words(text)
-    assert suggests_crisis(text, app.extensions["clinic"].crisis_words) is expected
+    assert app.extensions["clinic"].suggests_crisis(text) is expected
 
 
 def test_the_clinic_file_lists_the_default_crisis_words(app):
@@ -302,8 +301,10 @@ def test_a_crisis_question_from_the_main_article_reaches_every_office(app, clien
     ask(client, language="es", question="Pienso en el SUICIDIO cada día")
     with app.app_context():
         run_once()
-    [message] = smtp.messages
-    assert set(message["To"].split(", ")) == {"bradenton-staff@example.com", "sarasota-staff@example.com"}
+    # One alert per office: each office's alerts are paced on their own.
+    offices = ["bradenton-staff@example.com", "sarasota-staff@example.com"]
+    assert sorted(m["To"] for m in smtp.messages) == offices
+    assert all("in Spanish" in m.get_body(("plain",)).get_content() for m in smtp.messages)
 
 
 # -- publishing, the page cache and the JSON-LD ---------------------------------------------

@@ -4,13 +4,16 @@ as cacheable as the English pages, with the form, its messages and the error pag
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import textstat
 from babel.messages.frontend import CommandLineInterface
+from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from conftest import SITE_URL, browser_headers, make_config, submit, text_of, valid_data
 from sqlalchemy import select
@@ -24,7 +27,7 @@ from test_content import (
 )
 from test_outbox import outbox_once
 
-from microsite import create_app
+from microsite import create_app, i18n
 from microsite.content.article import ARTICLE_FILE, ARTICLE_FILE_ES, load_article
 from microsite.errors import render_error
 from microsite.extensions import db
@@ -32,10 +35,10 @@ from microsite.models import Lead
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "microsite" / "translations" / "es" / "LC_MESSAGES" / "messages.po"
-ENGLISH_PUBLIC = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/thanks", "/privacy",
-                  "/phq-9"]  # fmt: skip
+ENGLISH_PUBLIC = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/thanks",
+                  "/thanks/support", "/privacy", "/phq-9"]  # fmt: skip
 SPANISH_PUBLIC = ["/es/", "/es/terapia-con-ketamina-bradenton", "/es/terapia-con-ketamina-sarasota",
-                  "/es/gracias", "/es/privacidad", "/es/phq-9"]  # fmt: skip
+                  "/es/gracias", "/es/gracias/apoyo", "/es/privacidad", "/es/phq-9"]  # fmt: skip
 LEFT_IN_ENGLISH = ["Request a consultation", "Call or text", "Privacy notice", "Please", "Skip to content",
                    "Office hours", "What happens next", "Sources"]  # fmt: skip
 FERNANDEZ_HUERTA_TARGET = 70  # "bastante fácil" (70–80) or easier
@@ -441,9 +444,83 @@ def _strings(message) -> list[str]:
 
 
 def test_the_catalogue_is_compiled(app):
-    """`make run` and `make test` compile it; without the .mo the Spanish pages would be English."""
+    """The app compiles it as it starts; without the .mo the Spanish pages would be English."""
     assert CATALOGUE.with_suffix(".mo").exists()
     assert "Pida una consulta" in app.test_client().get("/es/").get_data(as_text=True)
+
+
+@pytest.fixture
+def translations(tmp_path, monkeypatch):
+    """A copy of the catalogues, without the compiled one, for the app's start-up to find."""
+    copy = tmp_path / "translations"
+    shutil.copytree(CATALOGUE.parent.parent.parent, copy, ignore=shutil.ignore_patterns("*.mo"))
+    monkeypatch.setattr(i18n, "TRANSLATIONS", copy)
+    return copy / "es" / "LC_MESSAGES"
+
+
+def test_a_missing_or_older_catalogue_is_compiled_at_start_up_and_a_fresh_one_kept(tmp_path, translations):
+    assert i18n.compiled_catalogues(tmp_path / "instance") == translations.parent.parent
+    mo = translations / "messages.mo"
+    with mo.open("rb") as fh:
+        assert read_mo(fh).get("Privacy notice").string == "Aviso de privacidad"
+    compiled = mo.stat().st_mtime_ns
+    i18n.compiled_catalogues(tmp_path / "instance")
+    assert mo.stat().st_mtime_ns == compiled  # fresh: left alone
+    po = translations / "messages.po"
+    po.write_text(
+        po.read_text(encoding="utf-8").replace('"Aviso de privacidad"', '"Aviso de privacidad (nuevo)"')
+    )
+    os.utime(po, ns=(compiled + 10**9, compiled + 10**9))
+    i18n.compiled_catalogues(tmp_path / "instance")
+    with mo.open("rb") as fh:
+        assert read_mo(fh).get("Privacy notice").string == "Aviso de privacidad (nuevo)"
+
+
+def test_a_package_folder_the_app_cannot_write_has_its_catalogue_compiled_into_instance(
+    tmp_path, translations
+):
+    # Where the compiled file would be written first is taken (a read-only install refuses it the same way).
+    (translations / f".messages.mo.{os.getpid()}").mkdir()
+    folder = i18n.compiled_catalogues(tmp_path / "instance")
+    assert folder == tmp_path / "instance" / "translations"
+    with (folder / "es" / "LC_MESSAGES" / "messages.mo").open("rb") as fh:
+        assert read_mo(fh).get("Privacy notice").string == "Aviso de privacidad"
+
+
+def test_without_spanish_messages_start_up_stops_with_a_clear_message(tmp_path, translations):
+    po = translations / "messages.po"
+    header = po.read_text(encoding="utf-8").split("\n\n", 1)[0]
+    po.write_text(header + "\n")  # a catalogue that translates nothing
+    with pytest.raises(i18n.CatalogueMissing, match="translates nothing"):
+        i18n.compiled_catalogues(tmp_path / "instance")
+    po.unlink()
+    (translations / "messages.mo").unlink()
+    with pytest.raises(i18n.CatalogueMissing, match=r"catalogue is missing .*messages\.po"):
+        create_app(make_config(f"sqlite:///{tmp_path / 'x.sqlite3'}", tmp_path))
+
+
+@pytest.mark.slow
+def test_a_checkout_served_by_gunicorn_without_make_shows_spanish(tmp_path, started):
+    """As the common way has it: `pip install -r requirements.txt` (this environment), `flask db upgrade`,
+    `gunicorn wsgi:app`, from a checkout whose compiled catalogue was never built."""
+    from processes import flask_command, process_env, request
+
+    checkout = tmp_path / "checkout"
+    for folder in ("microsite", "templates", "static", "migrations"):
+        shutil.copytree(
+            ROOT / folder, checkout / folder, ignore=shutil.ignore_patterns("*.mo", "__pycache__")
+        )
+    for name in ("wsgi.py", "gunicorn.conf.py", "requirements.txt"):
+        shutil.copy(ROOT / name, checkout / name)
+    assert not list(checkout.rglob("*.mo"))
+    env = process_env(OUTBOX_INLINE="false")
+    flask_command(["db", "upgrade"], env, cwd=checkout)
+    server = started.gunicorn(env, workers=1, threads=2, cwd=checkout)
+    server.wait_listening()
+    page = request(server.port, "GET", "/es/")
+    assert page.status == 200 and '<html lang="es">' in page.body
+    assert "Pida una consulta" in page.body and "Enviar mi solicitud" in page.body
+    assert "Send my request" not in page.body
 
 
 def test_no_english_text_is_left_on_the_spanish_pages(client):

@@ -20,13 +20,25 @@ DAY_NAMES = {
     "Mo": "Monday", "Tu": "Tuesday", "We": "Wednesday", "Th": "Thursday",
     "Fr": "Friday", "Sa": "Saturday", "Su": "Sunday",
 }  # fmt: skip
-# Words that suggest a reader in crisis (readers' questions: flagged first in the staff queue, emailed
-# to the office at once). Used when the clinic file names none; matched as whole words, accents folded.
+# Words that suggest a person in crisis, in a reader's question or a consultation request's message
+# (flagged for staff at once, and the visitor shown the crisis lines first). Used when the clinic file
+# names none; matched as whole words, in any case, accents folded. What people in crisis write, as a
+# clinician would list it: suicide and its verbs, wanting to die or not to live, ending it all, self-harm
+# and its means (an overdose, cutting, hanging), in English and Spanish.
 DEFAULT_CRISIS_WORDS = (
     "suicide", "suicidal", "kill myself", "killing myself", "end my life", "ending my life",
-    "take my own life", "want to die", "better off dead", "self harm", "hurt myself", "no reason to live",
-    "suicidio", "suicida", "suicidarme", "matarme", "quitarme la vida", "acabar con mi vida",
-    "quiero morir", "quiero morirme", "no quiero vivir", "hacerme dano", "lastimarme",
+    "take my own life", "want to die", "better off dead", "self harm", "self harming", "self injury",
+    "hurt myself", "no reason to live", "end it all", "ending it all", "overdose", "overdosed",
+    "overdosing", "cut myself", "cutting myself", "hang myself", "shoot myself", "wish i was dead",
+    "wish i were dead", "don't want to live", "dont want to live", "do not want to live",
+    "don't want to be alive", "dont want to be alive", "not worth living", "no point in living",
+    "take all my pills",
+    "suicidio", "suicida", "suicidarme", "matarme", "me quiero matar", "me voy a matar",
+    "quitarme la vida", "acabar con mi vida", "terminar con mi vida", "acabar con todo",
+    "terminar con todo", "quiero morir", "quiero morirme", "no quiero vivir", "no quiero seguir viviendo",
+    "no quiero estar vivo", "no quiero estar viva", "mejor muerto", "mejor muerta", "sobredosis",
+    "hacerme daño", "lastimarme", "autolesion", "autolesiones", "cortarme las venas", "ahorcarme",
+    "no vale la pena vivir", "sin razon para vivir",
 )  # fmt: skip
 
 
@@ -149,6 +161,16 @@ class Clinic:
     def consent_text_in(self, language: str) -> str:
         """The consent sentence the visitor read: the one stored with their lead."""
         return (self.consent_text_es if language == "es" else None) or self.consent_text
+
+    def suggests_crisis(self, text: str) -> bool:
+        """True when one of `crisis_words` occurs in `text` as whole words ("¡Matarme!" finds "matarme",
+        "self-harm" finds "self harm"; "suicidal-free" does not find "suicide")."""
+        words = folded_words(text)
+        for phrase in self.crisis_words:
+            size = len(phrase)
+            if any(words[i : i + size] == phrase for i in range(len(words) - size + 1)):
+                return True
+        return False
 
 
 def _e164(path: str | Path, what: str, raw: str) -> str:

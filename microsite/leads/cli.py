@@ -15,7 +15,7 @@ from ..database import writing
 from ..models import LeadStatus
 from .export import csv_lines
 from .filter import LeadFilter
-from .retention import purge_counts, purge_leads, purge_questions
+from .retention import CRISIS_FLAG_DAYS, purge_counts, purge_crisis_flags, purge_leads, purge_questions
 
 leads_cli = AppGroup("leads", help="Work with stored consultation requests.")
 
@@ -30,8 +30,8 @@ leads_cli = AppGroup("leads", help="Work with stored consultation requests.")
 )
 def purge(days: int | None) -> None:
     """Delete old leads with their notifications, suspected spam after SPAM_RETENTION_DAYS, readers'
-    questions never published (and the reader's details of published ones), and page-view counters
-    after COUNTS_RETENTION_MONTHS."""
+    questions never published (and the reader's details of published ones), page-view counters after
+    COUNTS_RETENTION_MONTHS, and the crisis flags that paced last week's crisis alerts."""
     days = days or current_clinic().retention_days
     deleted = purge_leads(days, current_app.config["SPAM_RETENTION_DAYS"])
     click.echo(f"leads: deleted {deleted} lead(s) older than {days} days or spam older than "
@@ -42,6 +42,8 @@ def purge(days: int | None) -> None:
     months = current_app.config["COUNTS_RETENTION_MONTHS"]
     counters = purge_counts(months, clinic_today())
     click.echo(f"page views: deleted {counters} daily counter(s) older than {months} months")
+    flags = purge_crisis_flags()
+    click.echo(f"crisis alerts: deleted {flags} crisis flag(s) older than {CRISIS_FLAG_DAYS} days")
 
 
 def _office(value: str | None) -> str | None:

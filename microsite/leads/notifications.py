@@ -41,7 +41,9 @@ def build_staff_message(notification: Notification) -> Message:
     reply_to = reply_to_address(lead.email)
     message = StaffMessage(
         # Staff read English; a visitor who wrote from the Spanish pages is to be answered in Spanish.
-        subject=("Prefers Spanish: " if lead.language == "es" else "")
+        # URGENT first, where every mail client shows it: the visitor may be in crisis.
+        subject=("URGENT: " if lead.urgent else "")
+        + ("Prefers Spanish: " if lead.language == "es" else "")
         + f"Consultation request #{lead.id} – {office.city} office",
         recipients=staff_recipients(lead.location),
         sender=sender(),

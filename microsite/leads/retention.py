@@ -13,6 +13,7 @@ from sqlalchemy import delete, or_, select, update
 
 from ..database import writing
 from ..models import (
+    CrisisFlag,
     DeliveryAttempt,
     Lead,
     LeadStatus,
@@ -67,8 +68,12 @@ def purge_leads(days: int, spam_days: int) -> int:
     return deleted
 
 
-# A question's emails (questions/service.py): `<time>-crisis-<id>-notification-<n>.eml`, `-answer-<id>-`.
-QUESTION_EML_NAME = re.compile(r"-(?:crisis|answer)-(\d+)-notification-\d+\.eml$")
+# A question's email to its reader (questions/service.py): `<time>-answer-<id>-notification-<n>.eml`.
+QUESTION_EML_NAME = re.compile(r"-answer-(\d+)-notification-\d+\.eml$")
+# The crisis alerts and digests (crisis/alerts.py), by the flag in their key: `-crisis-alert-<id>-`.
+CRISIS_EML_NAME = re.compile(r"-crisis-(?:alert|digest)-(\d+)-notification-\d+\.eml$")
+# Crisis flags pace the alerts of a day and name what a digest lists; a week covers every retry.
+CRISIS_FLAG_DAYS = 7
 
 
 def purge_questions(days: int, spam_days: int) -> tuple[int, int]:
@@ -88,7 +93,7 @@ def purge_questions(days: int, spam_days: int) -> tuple[int, int]:
         with writing() as session:
             ids = list(session.scalars(select(Question.id).where(expired).order_by(Question.id).limit(BATCH)))
             if ids:
-                keys = [f"{kind}:{i}" for i in ids for kind in ("crisis", "answer")]
+                keys = [f"answer:{i}" for i in ids]
                 of_questions = select(Notification.id).where(Notification.once_key.in_(keys))
                 session.execute(
                     delete(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(of_questions))
@@ -107,6 +112,22 @@ def purge_questions(days: int, spam_days: int) -> tuple[int, int]:
         ).rowcount
     log.info("purge: deleted %s question(s), removed the reader's details from %s", deleted, anonymised)
     return deleted, anonymised
+
+
+def purge_crisis_flags() -> int:
+    """Delete the crisis flags older than CRISIS_FLAG_DAYS with their alerts and digests (which hold
+    numbers and links only) and those emails' .eml copies; returns how many flags."""
+    old = CrisisFlag.created_at < utcnow() - timedelta(days=CRISIS_FLAG_DAYS)
+    with writing() as session:
+        keys = select(CrisisFlag.alert_key).where(old, CrisisFlag.alert_key.is_not(None))
+        emails = select(Notification.id).where(Notification.once_key.in_(keys))
+        ids = set(session.scalars(select(CrisisFlag.id).where(old)))
+        session.execute(delete(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(emails)))
+        session.execute(delete(Notification).where(Notification.once_key.in_(keys)))
+        session.execute(delete(CrisisFlag).where(old))
+    delete_mail_files(ids, CRISIS_EML_NAME)
+    log.info("purge: deleted %s crisis flag(s)", len(ids))
+    return len(ids)
 
 
 def delete_mail_files(lead_ids: set[int], pattern: re.Pattern = EML_NAME) -> int:

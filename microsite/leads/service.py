@@ -1,4 +1,5 @@
-"""Capture: a valid form becomes a lead and its notification, written in one transaction."""
+"""Capture: a valid form becomes a lead and its notification, written in one transaction; `urgent` says
+whether it is one staff must see at once, and the visitor the crisis lines first."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, insert, or_, select
 
 from ..content.clinic import Clinic
+from ..crisis import alerts
 from ..database import write_connection
 from ..models import (
     Lead,
@@ -59,12 +61,27 @@ class Captured:
     notification_id: int | None  # None when nothing is to be sent now (spam, or a repeat)
     created: bool
     webhook_ids: tuple[int, ...] = ()  # one per WEBHOOK_URLS endpoint; none for spam or a repeat
+    urgent: bool = False  # the visitor is shown the crisis lines first (`urgent`)
+    alert_ids: tuple[int, ...] = ()  # the office's crisis alert, for urgent suspected spam
 
     @property
     def to_send(self) -> list[int]:
         """The notifications to hand to this process's sender after the commit."""
         first = [] if self.notification_id is None else [self.notification_id]
-        return first + list(self.webhook_ids)
+        return first + list(self.webhook_ids) + list(self.alert_ids)
+
+
+def urgent(lead: dict, clinic: Clinic) -> bool:
+    """Whether what the visitor sent suggests they may be in crisis: their message has crisis words, or
+    the PHQ-9 self-check they sent with it has item 9 (thoughts of being better off dead or of self-harm)
+    above 0, which calls for a crisis response whatever the total (content/phq9.py).
+
+    The one place that decides it, from the lead's values as they are stored: an urgent lead's staff
+    email says URGENT first, the visitor's thank-you page begins with the crisis lines (988, 911), and
+    one that also looks like spam still raises the office's crisis alert (crisis/alerts.py).
+    """
+    item_9 = (lead.get("phq9_items") or "0" * 9)[8]
+    return clinic.suggests_crisis(lead["message"] or "") or item_9 != "0"
 
 
 def _one_at_a_time(connection, fingerprint: str) -> None:
@@ -111,6 +128,7 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
         "phq9_band": phq9.band if phq9 else None,
         "phq9_difficulty": phq9.difficulty if phq9 else None,
     }
+    lead_values["urgent"] = urgent(lead_values, clinic)
     notification_values = {
         "status": NotificationStatus.HELD if spam_reason else NotificationStatus.PENDING,
         "next_attempt_at": now,
@@ -123,7 +141,7 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
         repeated = connection.scalar(SAME_REQUEST, {"fingerprint": fingerprint, "since": since})
         if repeated is not None:
             log.info("lead %s: repeated request ignored", repeated)
-            return Captured(repeated, None, created=False)
+            return Captured(repeated, None, created=False, urgent=lead_values["urgent"])
         if connection.execute(RECENT_FOR_CONTACT, contact).scalar_one() >= limit:
             raise TooManyForContact
         lead_id = connection.execute(INSERT_LEAD, lead_values).scalar_one()
@@ -138,12 +156,20 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
             ).scalar_one()
             for url in current_app.config["WEBHOOK_URLS"]
         )
+        # Its own staff email, held with it, would tell nobody: browser autofill trips the honeypot, and
+        # a person in crisis nobody was told of costs more than a bot's flag, which the alerts' pace absorbs.
+        alert_ids = ()
+        if spam_reason and lead_values["urgent"]:
+            alert_ids = tuple(alerts.flag(connection, [form.location.data], now, lead_id=lead_id))
 
+    urgent_note = ", URGENT" if lead_values["urgent"] else ""
     if spam_reason:
-        log.info("lead %s: kept as suspected spam (%s)", lead_id, spam_reason)
-        return Captured(lead_id, None, created=True)
+        log.info("lead %s: kept as suspected spam (%s)%s", lead_id, spam_reason, urgent_note)
+        return Captured(lead_id, None, created=True, urgent=lead_values["urgent"], alert_ids=alert_ids)
     log.info(
-        "lead %s: stored, notification(s) %s pending",
-        lead_id, ", ".join(map(str, (notification_id, *webhook_ids))),
+        "lead %s: stored%s, notification(s) %s pending",
+        lead_id, urgent_note, ", ".join(map(str, (notification_id, *webhook_ids))),
     )  # fmt: skip
-    return Captured(lead_id, notification_id, created=True, webhook_ids=webhook_ids)
+    return Captured(
+        lead_id, notification_id, created=True, webhook_ids=webhook_ids, urgent=lead_values["urgent"]
+    )

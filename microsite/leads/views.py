@@ -1,4 +1,5 @@
-"""POST /consultation: a valid form becomes a lead (303 to /thanks), an invalid one is shown again (422)."""
+"""POST /consultation: a valid form becomes a lead (303 to /thanks, or to the thank-you page that begins with
+the crisis lines when it is urgent), an invalid one is shown again (422)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,9 @@ def consultation():
         return render_error(429, {"Retry-After": "3600"}, reason="contact")
     for notification_id in captured.to_send:
         notify.hand_off(notification_id)
-    return redirect(url_for("pages.thanks", lang=g.language), 303)
+    # Both the same bytes for everyone, cached: the URL says nothing of what the visitor wrote.
+    thanks = "pages.thanks_support" if captured.urgent else "pages.thanks"
+    return redirect(url_for(thanks, lang=g.language), 303)
 
 
 @bp.errorhandler(CSRFError)

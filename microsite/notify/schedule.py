@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..database import writing
@@ -23,13 +24,15 @@ log = logging.getLogger(__name__)
 N = Notification
 
 
-def insert_once(rows: list[dict]) -> list[tuple[int, str]]:
+def insert_once(rows: list[dict], connection: Connection | None = None) -> list[tuple[int, str]]:
     """Put `rows` in the outbox, skipping every once-only key that is there already; returns the new
     (id, once_key) pairs.
 
-    Call it inside `writing()`. INSERT … ON CONFLICT DO NOTHING: another instance that got there first
-    (even in the same instant) wins, and this one adds nothing.
+    Call it inside `writing()`, or give the Core `connection` of a `write_connection()`. INSERT … ON
+    CONFLICT DO NOTHING: another instance that got there first (even in the same instant) wins, and this
+    one adds nothing.
     """
+    executor = db.session if connection is None else connection
     insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     now = utcnow()  # when it entered the outbox, whatever clock decided it was due
     values = [
@@ -43,7 +46,7 @@ def insert_once(rows: list[dict]) -> list[tuple[int, str]]:
         for row in rows
     ]
     statement = insert(N).values(values).on_conflict_do_nothing(index_elements=[N.once_key])
-    return [tuple(row) for row in db.session.execute(statement.returning(N.id, N.once_key))]
+    return [tuple(row) for row in executor.execute(statement.returning(N.id, N.once_key))]
 
 
 def schedule_due(now: datetime | None = None) -> list[int]:

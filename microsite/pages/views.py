@@ -1,4 +1,4 @@
-"""The public pages' routes: landing, locations, thanks, privacy, sitemap, robots, health.
+"""The public pages' routes: landing, locations, the thank-you pages, privacy, sitemap, robots, health.
 
 Each page is rendered once per process, outside any visitor's request (so no query string, cookie or
 header can reach it), and kept (cache.py): later views are answered before Flask is reached.
@@ -99,6 +99,17 @@ def location(slug: str, lang: str):
 def thanks(lang: str):
     alternates = alternates_of("pages.thanks")
     return public_page(in_language(lang, lambda: render_template("thanks.html", alternates=alternates)))
+
+
+@bp.get("/thanks/support", defaults=EN)
+@bp.get("/es/gracias/apoyo", defaults=ES)
+def thanks_support(lang: str):
+    """The thank-you page of a request that suggests a crisis (leads/service.py `urgent`): the crisis lines
+    first. Like /thanks, the same bytes for everyone and nothing about the visitor in its address."""
+    alternates = alternates_of("pages.thanks_support")
+    return public_page(
+        in_language(lang, lambda: render_template("thanks_support.html", alternates=alternates))
+    )
 
 
 @bp.get("/questions/thanks", defaults=EN)

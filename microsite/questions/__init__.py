@@ -1,5 +1,6 @@
 """Readers' questions: POST /questions from the form under the article (views.py), the service that
-stores, publishes and rejects them (service.py), and their emails (notifications.py).
+stores, publishes and rejects them (service.py), and the reader's email (notifications.py); a question
+with crisis words is a flag for the office's staff (crisis/alerts.py).
 
 The form is part of the public pages' cached bytes, like the consultation form, and defended the same
 way: the rate limit on this blueprint, the cross-origin check (crossorigin.py), the honeypot and the
@@ -20,7 +21,6 @@ from .views import bp
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["question_consent"] = CONSENT
-    notify.register(app, NotificationKind.CRISIS, notifications.build_crisis_message)
     notify.register(
         app,
         NotificationKind.ANSWER,

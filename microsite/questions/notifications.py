@@ -1,6 +1,6 @@
-"""What the outbox sends about a reader's question (registered in questions.init_app): the crisis email to
-the office at once ("crisis:<id>"), and the reader's one email when the answer is published ("answer:<id>"),
-after which the reader's address is forgotten."""
+"""What the outbox sends about a reader's question (registered in questions.init_app): the reader's one email
+when the answer is published ("answer:<id>"), after which the reader's address is forgotten. A question with
+crisis words is told to the office by the crisis alerts (crisis/alerts.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from flask_mail import Message
 from ..content import current_clinic
 from ..extensions import db
 from ..models import Notification, Question
-from ..notify.email import clinic_message, staff_recipients
+from ..notify.email import clinic_message
 from ..notify.kinds import Sent
 from ..notify.transport import PermanentError
 from .service import forget_reader
@@ -22,41 +22,11 @@ def _question_id(once_key: str) -> int:
 
 
 def _question(notification: Notification) -> Question:
-    """The question a "crisis:<id>" or "answer:<id>" notification is about."""
+    """The question an "answer:<id>" notification is about."""
     question = db.session.get(Question, _question_id(notification.once_key))
     if question is None:
         raise PermanentError("the question was deleted before its email went out")
     return question
-
-
-def build_crisis_message(notification: Notification) -> Message:
-    """A reader's question with crisis words: to the staff of the office page it came from (every office's
-    for the main article), at once.
-
-    Without the question's words: they may be health information about a person in crisis, and a
-    mailbox is kept longer and more widely than the staff pages. Staff need to act fast, so the email
-    says why it came and links straight to the question; one click and a login away.
-    """
-    clinic = current_clinic()
-    question = _question(notification)
-    office = clinic.office(question.office) if question.office else None
-    recipients = (
-        staff_recipients(office.slug)
-        if office
-        else list(dict.fromkeys(a for o in clinic.offices for a in staff_recipients(o.slug)))
-    )
-    where = f"the {office.city} office page" if office else "the main article"
-    context = {
-        "question_id": question.id,
-        "where": where + (" in Spanish" if question.language == "es" else ""),
-        "language": "Spanish" if question.language == "es" else "English",
-        "spam": question.spam_reason,
-        "has_email": bool(question.email),
-        "question_url": f"{current_app.config['SITE_URL']}/staff/questions/{question.id}",
-    }
-    subject = f"URGENT: crisis words in reader's question #{question.id}"
-    headers = {"X-Question-Id": str(question.id)}
-    return clinic_message(notification, subject, recipients, "question_crisis", context, headers)
 
 
 def answer_url(question: Question) -> str:

@@ -1,4 +1,4 @@
-"""Readers' questions: stored with their crisis email in one transaction; edited, answered, published,
+"""Readers' questions: stored with their crisis flag in one transaction; edited, answered, published,
 unpublished or rejected by staff, each step with its audit entry; the published ones for the pages.
 
 What the public pages show changes only here: each publish or unpublish bumps the "questions" row of
@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select, update
 
 from .. import audit
 from ..content.clinic import Clinic
+from ..crisis import alerts
 from ..database import writing
 from ..extensions import db
 from ..models import (
@@ -28,7 +29,6 @@ from ..models import (
     utcnow,
 )
 from ..notify.schedule import insert_once
-from .crisis import suggests_crisis
 from .forms import CONSENT, QuestionForm
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,14 @@ PUBLIC_LIMIT = 20  # the newest published questions a page shows
 @dataclass(frozen=True)
 class Asked:
     question_id: int
-    to_send: tuple[int, ...]  # the crisis email, handed to this process's sender after the commit
+    to_send: tuple[int, ...]  # crisis alerts, handed to this process's sender after the commit
 
 
 def capture(form: QuestionForm, clinic: Clinic) -> Asked:
-    """Store the question; with crisis words, its email to the office too, in the same transaction."""
+    """Store the question; with crisis words, its crisis flag for the office too, in the same transaction."""
     spam_reason = form.spam_reason()
     language = form.language_code()
-    crisis = suggests_crisis(form.question.data, clinic.crisis_words)
+    crisis = clinic.suggests_crisis(form.question.data)
     now = utcnow()
     with writing() as session:
         question = Question(
@@ -65,14 +65,15 @@ def capture(form: QuestionForm, clinic: Clinic) -> Asked:
         session.flush()
         to_send: tuple[int, ...] = ()
         if crisis:
-            # Sent even for suspected spam: browser autofill trips the honeypot, and a person in
-            # crisis whose email nobody sent costs more than a bot's one email to staff.
-            crisis_email = {"kind": NotificationKind.CRISIS, "once_key": f"crisis:{question.id}"}
-            to_send = tuple(i for i, _ in insert_once([crisis_email]))
+            # Flagged even for suspected spam: browser autofill trips the honeypot, and a person in
+            # crisis nobody was told of costs more than a bot's flag, which the alerts' pace absorbs.
+            # The office of the page it was asked on; every office for the main article.
+            offices = [question.office] if question.office else [o.slug for o in clinic.offices]
+            to_send = tuple(alerts.flag(session.connection(), offices, now, question_id=question.id))
         question_id = question.id
     if spam_reason:
         log.info("question %s: kept as suspected spam (%s)", question_id, spam_reason)
-    log.info("question %s: stored%s", question_id, ", crisis words: office emailed" if crisis else "")
+    log.info("question %s: stored%s", question_id, ", crisis words: office(s) flagged" if crisis else "")
     return Asked(question_id, to_send)
 
 

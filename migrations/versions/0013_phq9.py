@@ -1,7 +1,7 @@
 """the PHQ-9 self-check a visitor chose to send with a request: its answers, total, band, difficulty
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-07 12:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0013'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
