@@ -484,7 +484,7 @@ def test_the_privacy_notice_says_what_the_self_check_keeps(client, path):
         for words in ["the self-check works out your score on the page itself", "keeps nothing",
                       "Send my answers with a consultation request", "your nine answers",
                       "the total score and its severity band", "holds only your total score and its band",
-                      "marks your request as urgent", "deleted with it", "for this tab only"]:  # fmt: skip
+                      "is marked urgent", "deleted with it", "for this tab only"]:  # fmt: skip
             assert words in page, words
     else:
         assert "Ningún día" in page and "solo en esta pestaña" in page
