@@ -18,7 +18,6 @@ CODE = re.compile(r"[0-3]{9}[0-3]?")
 # Kroenke 2001's severity bands, by the lowest total in each.
 BANDS = ((20, "severe"), (15, "moderately severe"), (10, "moderate"), (5, "mild"), (0, "minimal"))
 BAND_NAMES = tuple(name for _, name in reversed(BANDS))  # mildest first
-MAX_TOTAL = 27
 ITEM_NAMES = tuple(f"q{n}" for n in range(1, 10))  # the radio groups' names; the difficulty is "difficulty"
 
 

@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, insert, or_, select
 
 from ..content.clinic import Clinic
+from ..content.phq9 import parse as parse_phq9
 from ..crisis import alerts
 from ..database import write_connection
 from ..models import (
@@ -80,8 +81,8 @@ def urgent(lead: dict, clinic: Clinic) -> bool:
     email says URGENT first, the visitor's thank-you page begins with the crisis lines (988, 911), and
     one that also looks like spam still raises the office's crisis alert (crisis/alerts.py).
     """
-    item_9 = (lead.get("phq9_items") or "0" * 9)[8]
-    return clinic.suggests_crisis(lead["message"] or "") or item_9 != "0"
+    self_check = parse_phq9(lead.get("phq9_items"))
+    return clinic.suggests_crisis(lead["message"] or "") or bool(self_check and self_check.crisis)
 
 
 def _one_at_a_time(connection, fingerprint: str) -> None:
