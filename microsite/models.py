@@ -155,6 +155,9 @@ class Lead(db.Model):
         Index("ix_lead_status_created", "status", "created_at", "id"),
         Index("ix_lead_location_created", "location", "created_at", "id"),
         Index("ix_lead_location_status_created", "location", "status", "created_at", "id"),
+        # The dashboard's requests with a self-check by band: a covering range per band, whatever the
+        # number of leads without one.
+        Index("ix_lead_phq9_band_created", "phq9_band", "created_at", "status"),
     )
 
     @property

@@ -21,10 +21,12 @@ def upgrade():
         batch_op.add_column(sa.Column('phq9_total', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('phq9_band', sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column('phq9_difficulty', sa.Integer(), nullable=True))
+        batch_op.create_index('ix_lead_phq9_band_created', ['phq9_band', 'created_at', 'status'], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table('lead', schema=None) as batch_op:
+        batch_op.drop_index('ix_lead_phq9_band_created')
         batch_op.drop_column('phq9_difficulty')
         batch_op.drop_column('phq9_band')
         batch_op.drop_column('phq9_total')
