@@ -5,8 +5,18 @@ environment variables below. `make bench` serves the app and its hello-world bas
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from flask import Flask
+
+# /metrics under several workers (METRICS_TOKEN set): prometheus_client's multiprocess mode, each
+# worker's counts in files of this folder, summed at each scrape. It must be chosen before any worker
+# imports prometheus_client, so here, as gunicorn reads this file. Unset: a folder of this run's own.
+_METRICS_PREFIX = "microsite-metrics-"
+if os.environ.get("METRICS_TOKEN") and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=_METRICS_PREFIX)
 
 # Listen on loopback by default: a proxy (deploy/nginx) faces the internet, not gunicorn.
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
@@ -37,8 +47,34 @@ control_socket_disable = True
 # string (search terms, campaign tags), the referrer (it may carry one) or any body.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 access_log_format = '%(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms pid=%(p)s'
+# Every field escaped (\n, \x1b): a request for /x%0aforged writes one line, not a forged second one.
+logger_class = "microsite.logs.AccessLogger"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+def on_starting(server):
+    """Counts start at zero with each start: files left by a previous run's workers would be summed in."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        for path in Path(folder).glob("*.db"):
+            path.unlink(missing_ok=True)
+
+
+def child_exit(server, worker):
+    """A worker that exited (or was killed) is no longer one whose live figures are summed."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Imported here: only with /metrics, after the variable above chose the multiprocess mode.
+        from prometheus_client import multiprocess  # noqa: PLC0415
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """The folder this file made for the counts goes with the server (one the operator named stays)."""
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or "/nonexistent")
+    if folder.parent == Path(tempfile.gettempdir()) and folder.name.startswith(_METRICS_PREFIX):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def post_worker_init(worker):

@@ -24,6 +24,8 @@ from . import (
     i18n,
     leads,
     logs,
+    metrics,
+    monitoring,
     notify,
     pages,
     questions,
@@ -80,6 +82,7 @@ def keep_files_private(instance: Path) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    metrics.init_app(app)  # first: the other parts count with it
     security.init_app(app)
     assets.init_app(app)
     database.init_app(app)
@@ -102,6 +105,7 @@ def register_blueprints(app: Flask) -> None:
     counts.init_app(app)  # after pages: it counts views of their paths
     reports.init_app(app)  # no pages of its own: the weekly summary and `flask report`
     staff.init_app(app)  # the staff pages, and the login they need
+    monitoring.init_app(app)  # GET /metrics, with METRICS_TOKEN
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -110,16 +114,22 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def wsgi_stack(app: Flask):
-    """What wraps Flask, outermost first: ProxyFix, WhiteNoise, the security headers, the page cache.
+    """What wraps Flask, outermost first: ProxyFix, the measuring layer, the host check, WhiteNoise, the
+    security headers, the page cache.
 
     ProxyFix (only when TRUSTED_PROXY_COUNT says proxies set X-Forwarded-*) gives everything inside
-    the visitor's address and scheme. WhiteNoise answers static files before Flask is reached, with
-    the security headers it computed per file. SecurityHeaders adds them to every other answer. The
-    page cache answers the public pages from memory once Flask has rendered them.
+    the visitor's address, scheme and host. With METRICS_TOKEN, every answer is counted and timed for
+    /metrics, whichever layer gave it. A host the app does not serve goes straight to Flask, which
+    refuses it. WhiteNoise answers static files before Flask is reached, with the security headers it
+    computed per file. SecurityHeaders adds them to every other answer. The page cache answers the
+    public pages from memory once Flask has rendered them.
     """
     wsgi = pages.serve_cached(app, app.wsgi_app)
     wsgi = security.SecurityHeaders(wsgi)
     wsgi = assets.serve_static(app, wsgi)
+    refuse = security.SecurityHeaders(app.wsgi_app)
+    wsgi = security.OnlyOurHosts(wsgi, refuse, app.config["TRUSTED_HOSTS"])
+    wsgi = metrics.measured(app, wsgi)
     unsafe = settings.unsafe_to_serve(app.config)
     if unsafe:  # only ever reached from the command line (`flask run`): see create_app
         return refusing(unsafe)

@@ -4,6 +4,11 @@ Both go through SQLite's online backup API, never a file copy: a copy of the fil
 writes can catch half a transaction, and misses what is still in the `-wal` file. The API copies
 one consistent snapshot inside a read transaction; in WAL mode the site keeps writing meanwhile.
 On PostgreSQL both commands refuse: pg_dump and point-in-time recovery are the tools there (docs/backups.md).
+
+A file to restore is read with `trusted_schema` off (no function its schema names runs unless SQLite
+calls it harmless), and refused when it holds a table, index, view or trigger that this release's
+migrations do not make: a trigger planted in a backup would run with every write of the site, and
+could, say, re-enable a disabled account.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -18,10 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from alembic import command as alembic_command
 from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate.cli import db as db_group
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from .extensions import db, migrate
@@ -69,10 +77,53 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _distrusting(connection: sqlite3.Connection) -> sqlite3.Connection:
+    """`trusted_schema` off: a view, trigger, default or index in the file may call only the functions
+    SQLite marks harmless, whoever wrote its schema."""
+    connection.execute("PRAGMA trusted_schema = OFF")
+    return connection
+
+
 def _read_only(path: Path, timeout: float = 5.0) -> sqlite3.Connection:
     """A connection that cannot create or change the file (a typo must not make an empty database)."""
     uri = f"{path.resolve().as_uri()}?mode=ro"
-    return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    return _distrusting(sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None))
+
+
+def _schema_objects(connection) -> set[tuple[str, str]]:
+    """(type, name) of every table, index, view and trigger, SQLite's own (sqlite_…) left out."""
+    rows = connection.execute("SELECT type, name FROM sqlite_master")
+    return {(kind, name) for kind, name in rows if not name.startswith("sqlite_")}
+
+
+def migrations_make(revision: str) -> set[tuple[str, str]]:
+    """What this release's migrations make, up to `revision`: run on a scratch database, never the site's."""
+    with tempfile.TemporaryDirectory(prefix="microsite-schema-") as scratch:
+        engine = create_engine(f"sqlite:///{Path(scratch) / 'reference.sqlite3'}")
+        try:
+            with engine.begin() as connection:
+                config = migrate.get_config()
+                config.attributes["connection"] = connection  # migrations/env.py migrates this one
+                config.attributes["configure_logger"] = False
+                alembic_command.upgrade(config, revision)
+            with engine.connect() as connection:
+                made = _schema_objects(connection.connection.driver_connection)
+        finally:
+            engine.dispose()
+    return made
+
+
+def refuse_foreign(path: Path, revision: str) -> None:
+    """Refuse a file with a table, index, view or trigger the migrations up to its revision do not make."""
+    with closing(_read_only(path)) as connection:
+        found = _schema_objects(connection)
+    foreign = sorted(found - migrations_make(revision))
+    if foreign:
+        named = ", ".join(f"{kind} {name!r}" for kind, name in foreign)
+        raise BackupError(
+            f"{path} holds what this site's migrations never made: {named}. A trigger or view planted "
+            "in a backup would run inside the site; restore a backup `flask db backup` wrote"
+        )
 
 
 def _verify(connection: sqlite3.Connection) -> str:
@@ -132,7 +183,7 @@ def backup(source: Path, directory: Path, busy_timeout: float) -> tuple[Path, st
     try:
         with (
             closing(_read_only(source, busy_timeout)) as src,
-            closing(sqlite3.connect(partial, isolation_level=None)) as dst,
+            closing(_distrusting(sqlite3.connect(partial, isolation_level=None))) as dst,
         ):
             _begin_read(src, source)
             src.backup(dst)  # all pages in one step, inside that read transaction: one snapshot
@@ -170,7 +221,7 @@ def exclusive(live: Path) -> Iterator[sqlite3.Connection]:
     In WAL mode an open connection keeps a shared lock on the file, so an exclusive lock is only
     granted when no process has the database open. EXCLUSIVE locking mode keeps it until close.
     """
-    connection = sqlite3.connect(live, timeout=LOCK_WAIT_SECONDS, isolation_level=None)
+    connection = _distrusting(sqlite3.connect(live, timeout=LOCK_WAIT_SECONDS, isolation_level=None))
     try:
         connection.execute("PRAGMA locking_mode = EXCLUSIVE")
         try:
@@ -252,7 +303,8 @@ def restore_command(file: Path, yes: bool) -> None:
     revision = check(file)
     if revision not in _known_revisions():
         raise BackupError(f"{file} has schema {revision}, from a newer release: deploy that release first")
-    click.echo(f"{file}: integrity ok, schema {revision}")
+    refuse_foreign(file, revision)
+    click.echo(f"{file}: integrity ok, schema {revision}, nothing our migrations did not make")
     if not yes:
         click.confirm(f"Replace {live} with it? (the current database is kept beside it)", abort=True)
     db.engine.dispose()  # this process's own pooled connections would hold the lock it needs

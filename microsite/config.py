@@ -31,6 +31,11 @@ def _float(value: str | None, default: float) -> float:
     return default if value is None or value.strip() == "" else float(value)
 
 
+def _names(value: str | None) -> list[str]:
+    """A comma-separated list, each name stripped and in lower case."""
+    return [name.strip().lower() for name in (value or "").split(",") if name.strip()]
+
+
 def _secret_key(instance_path: Path) -> str:
     """Generate the key once into instance/ so sessions survive restarts of the embedded mode."""
     path = instance_path / "secret_key"
@@ -105,6 +110,8 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         # Fingerprinted, compressed copies of static/ (microsite/assets.py); nginx may serve them.
         "STATIC_ROOT": get("STATIC_ROOT") or str(instance_path / "static"),
         "SITE_URL": (get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        # Host names answered besides SITE_URL's (finalize adds it): any other Host gets a 400.
+        "TRUSTED_HOSTS": _names(get("TRUSTED_HOSTS")),
         # A form sent sooner after the page was shown (site.js measures it) is kept as suspected spam.
         "FORM_MIN_SECONDS": _float(get("FORM_MIN_SECONDS"), 3.0),
         "RATELIMIT_ENABLED": _bool(get("RATELIMIT_ENABLED"), True),
@@ -135,13 +142,22 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "LOG_RETENTION_DAYS": _int(get("LOG_RETENTION_DAYS"), 14),
         # Daily page-view counters (microsite/counts/) are deleted by `flask leads purge` after this.
         "COUNTS_RETENTION_MONTHS": _int(get("COUNTS_RETENTION_MONTHS"), 25),
+        # Rows of page-view counters a day at most; further combinations of tags count as "(other)".
+        "COUNTS_MAX_KEYS_PER_DAY": _int(get("COUNTS_MAX_KEYS_PER_DAY"), 500),
         "OUTBOX_INLINE": _bool(get("OUTBOX_INLINE"), True),
         "OUTBOX_THREADS": _int(get("OUTBOX_THREADS"), 1),
-        "OUTBOX_LEASE_SECONDS": _float(get("OUTBOX_LEASE_SECONDS"), 300.0),
+        # A claim's lease, renewed every third of it while its sender is alive (notify/outbox.py): a
+        # sender that died holds a notification at most this long.
+        "OUTBOX_LEASE_SECONDS": _float(get("OUTBOX_LEASE_SECONDS"), 30.0),
         "OUTBOX_POLL_SECONDS": _float(get("OUTBOX_POLL_SECONDS"), 15.0),
         "OUTBOX_RETRY_BASE_SECONDS": _float(get("OUTBOX_RETRY_BASE_SECONDS"), 30.0),
         "OUTBOX_RETRY_MAX_SECONDS": _float(get("OUTBOX_RETRY_MAX_SECONDS"), 3600.0),
         "OUTBOX_GIVE_UP_HOURS": _float(get("OUTBOX_GIVE_UP_HOURS"), 48.0),
+        # The clinic file's `manager` is emailed once when the oldest notification still to deliver has
+        # waited this long (0: never), and once for each that fails for good (notify/health.py).
+        "OUTBOX_ALERT_MINUTES": _float(get("OUTBOX_ALERT_MINUTES"), 15.0),
+        # GET /metrics answers only `Authorization: Bearer <this>`; unset, there is no /metrics.
+        "METRICS_TOKEN": get("METRICS_TOKEN") or None,
         # Endpoints told of each new real lead (notify/webhook.py), signed per Standard Webhooks.
         "WEBHOOK_URLS": [url.strip() for url in (get("WEBHOOK_URLS") or "").split(",") if url.strip()],
         "WEBHOOK_SECRET": get("WEBHOOK_SECRET") or None,
@@ -232,6 +248,24 @@ def _check_webhooks(config: dict[str, Any]) -> None:
             raise RuntimeError(f"WEBHOOK_SECRET is not a Standard Webhooks secret: {exc}") from None
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+
+
+def trusted_hosts(site_url: str, extra: list[str]) -> list[str]:
+    """The Host names the app answers: SITE_URL's, the extra ones, and on a SITE_URL of this machine
+    (the embedded mode) both of its loopback names, as a browser may be pointed at either.
+
+    Anything else is refused with a 400 (Flask's TRUSTED_HOSTS), so no page or cache entry is ever
+    made for a name that is not the clinic's.
+    """
+    site_host = (urlsplit(site_url).hostname or "").lower()
+    local = LOOPBACK_NAMES if site_host in LOOPBACK_NAMES else ()
+    return list(dict.fromkeys([site_host, *local, *extra]))
+
+
+MIN_METRICS_TOKEN_LENGTH = 32
+
+
 def finalize(config: dict[str, Any], instance_path: Path, serving: bool = True) -> None:
     """Fill derived defaults and refuse settings that are unsafe outside the embedded mode.
 
@@ -241,6 +275,13 @@ def finalize(config: dict[str, Any], instance_path: Path, serving: bool = True) 
     unsafe = unsafe_to_serve(config)
     if unsafe and serving:
         raise RuntimeError(unsafe[0])
+    token = config.get("METRICS_TOKEN")
+    if token and (len(token) < MIN_METRICS_TOKEN_LENGTH or not token.isascii() or not token.isprintable()):
+        raise RuntimeError(
+            f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} printable ASCII characters, e.g. "
+            "the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    config["TRUSTED_HOSTS"] = trusted_hosts(config["SITE_URL"], config.get("TRUSTED_HOSTS") or [])
     if not config.get("RATELIMIT_STORAGE_URI"):
         database_url = config["SQLALCHEMY_DATABASE_URI"]
         config["RATELIMIT_STORAGE_URI"] = default_storage_uri(database_url, instance_path)

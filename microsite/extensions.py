@@ -3,7 +3,6 @@
 from flask import request
 from flask_babel import Babel
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
@@ -12,6 +11,8 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 from . import ratelimit  # noqa: F401 -- registers the microsite-sqlite:// storage with `limits`
+from .metrics import count_refusal
+from .security import client_address
 
 
 class Base(DeclarativeBase):
@@ -25,8 +26,9 @@ migrate = Migrate()
 csrf = CSRFProtect()
 mail = Mail()
 # No default limits: only the routes that write say how often they may be called. The counters are in
-# RATELIMIT_STORAGE_URI; `ratelimit` registers the SQLite file every worker shares, its default.
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# RATELIMIT_STORAGE_URI; `ratelimit` registers the SQLite file every worker shares, its default. Keyed
+# by the client's address, an IPv6 client by its /64, as the staff login throttle counts it.
+limiter = Limiter(key_func=client_address, default_limits=[], on_breach=lambda limit: count_refusal())
 login_manager = LoginManager()
 # The Spanish pages' catalogue (microsite/i18n.py chooses the language from the URL).
 babel = Babel()

@@ -190,6 +190,7 @@ class NotificationKind:
     CRISIS = "crisis"  # an office's first crisis alert in a while, at once ("crisis-alert:<flag id>")
     DIGEST = "digest"  # the crisis flags that came after it, in one email ("crisis-digest:<first flag id>")
     ANSWER = "answer"  # to the reader who left an email, once, when the answer is published ("answer:<id>")
+    ALERT = "alert"  # to the clinic's manager: the outbox in trouble ("alert:failed:<id>", "alert:late:<id>")
 
 
 class Notification(db.Model):

@@ -7,11 +7,14 @@ tests are easier to audit than a general tool's options.
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import parse_qsl
 
 import flask
-from flask import Flask
+from flask import Flask, has_request_context, request
+from werkzeug.exceptions import SecurityError
 from werkzeug.formparser import FormDataParser
+from werkzeug.wsgi import get_host
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -74,6 +77,54 @@ class SecurityHeaders:
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, start)
+
+
+class OnlyOurHosts:
+    """A request for a host the app does not serve (its Host, or X-Forwarded-Host behind a trusted
+    proxy) goes straight to `refuse`: Flask, which answers it with the branded 400 (TRUSTED_HOSTS).
+
+    The layers that answer before Flask (static files, the page cache) never see it, so another
+    name gets the same 400 for every path.
+    """
+
+    def __init__(self, wsgi_app, refuse, trusted: list[str]):
+        self.wsgi_app = wsgi_app
+        self.refuse = refuse
+        self.trusted = trusted
+        # (scheme, Host) pairs already found trusted: a set lookup per request instead of Werkzeug's
+        # parsing. Only trusted ones are kept, and few exist (the name, with or without a port).
+        self._trusted_seen: set[tuple] = set()
+
+    def __call__(self, environ, start_response):
+        key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"))
+        if key not in self._trusted_seen:
+            try:
+                get_host(environ, self.trusted)
+            except SecurityError:
+                return self.refuse(environ, start_response)
+            if len(self._trusted_seen) < 64:
+                self._trusted_seen.add(key)
+        return self.wsgi_app(environ, start_response)
+
+
+def client_address() -> str:
+    """The client as every limit counts it (Flask-Limiter's key, the staff login throttle): its address,
+    or for IPv6 its /64, which one household or server is given whole; "cli" outside a request.
+
+    Counting each IPv6 address apart would make one connection 2^64 clients.
+    """
+    if not has_request_context():
+        return "cli"
+    address = request.remote_addr or "?"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network(((int(ip) >> 64) << 64, 64)))
+    return str(ip)
 
 
 class _StrictFormDataParser(FormDataParser):

@@ -119,6 +119,7 @@ def config(url: str, tmp: Path) -> dict:
         "RATELIMIT_ENABLED": False,
         "RATELIMIT_STORAGE_URI": "memory://",
         "SITE_URL": "https://clinic.example.com",
+        "TRUSTED_HOSTS": ["localhost"],  # the test client's host name, besides SITE_URL's
     }
 
 

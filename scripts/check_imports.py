@@ -15,7 +15,7 @@ import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "microsite"
-FEATURES = ("pages", "leads", "questions", "crisis", "counts", "reports", "staff")
+FEATURES = ("pages", "leads", "questions", "crisis", "counts", "reports", "staff", "monitoring")
 WIRING = {PACKAGE} | {f"{PACKAGE}.{name}" for name in FEATURES}
 
 

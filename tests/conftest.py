@@ -212,6 +212,9 @@ def make_config(database_url: str, tmp_path, **overrides) -> dict:
         # The test's own counters, wherever its database is (microsite/ratelimit.py).
         "RATELIMIT_STORAGE_URI": storage_uri(tmp_path / "ratelimit.sqlite3"),
         "SITE_URL": SITE_URL,
+        # Flask's test client names the host "localhost", live_server() and the browser 127.0.0.1: the
+        # names this machine's tests reach the app by, besides SITE_URL's (its own host gets a 400).
+        "TRUSTED_HOSTS": ["localhost", "127.0.0.1"],
     }
     config.update(overrides)
     return config

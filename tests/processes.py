@@ -45,6 +45,7 @@ BASE_ENV = {
     "MAIL_TIMEOUT": "5",
     "MAIL_DEFAULT_SENDER": "Anti Aging and Ketamine Center <no-reply@example.com>",
     "SITE_URL": SITE_URL,  # the origin browser_headers() says a form came from
+    "TRUSTED_HOSTS": "127.0.0.1",  # the name the tests reach each process by, besides SITE_URL's
     "FORM_MIN_SECONDS": "0",
     "RATELIMIT_ENABLED": "false",
     "OUTBOX_INLINE": "true",
@@ -54,7 +55,8 @@ BASE_ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 # Settings of the developer's shell that must not leak into a test's processes.
-_SCRUB = ("DATABASE_URL", "MAIL_", "OUTBOX_", "RATELIMIT_", "LEAD_NOTIFY_", "FORM_MIN", "SQLITE_", "FLASK_")
+_SCRUB = ("DATABASE_URL", "MAIL_", "OUTBOX_", "RATELIMIT_", "LEAD_NOTIFY_", "FORM_MIN", "SQLITE_", "FLASK_",
+          "METRICS_TOKEN", "PROMETHEUS_", "TRUSTED_HOSTS", "COUNTS_")  # fmt: skip
 
 
 def process_env(**settings: str | int | float) -> dict[str, str]:
@@ -495,6 +497,16 @@ class Visitor:
         # What a current browser sends with a same-origin form: Sec-Fetch-Site, Origin, Referer (the page).
         headers = {**FORM_POST, **browser_headers(self.path)}
         return request(port or self.port, "POST", "/consultation", body, headers)
+
+
+def wait_until(condition, timeout: float, what: str):
+    """`condition()`'s first true value, asked every 0.1 s, or an AssertionError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 # -- figures ------------------------------------------------------------------------------

@@ -188,26 +188,47 @@ def _not_ours(path: Path) -> None:
         connection.execute("CREATE TABLE notes (body TEXT)")
 
 
+def _not_sqlite(path: Path) -> None:
+    path.write_text("name,phone\nMaria,941\n")
+
+
 def _from_a_newer_release(path: Path) -> None:
     with closing(sqlite3.connect(path)) as connection, connection:
         connection.execute("UPDATE alembic_version SET version_num = '9999'")
+
+
+def _planted(sql: str):
+    def plant(path: Path) -> None:
+        with closing(sqlite3.connect(path)) as connection, connection:
+            connection.execute(sql)
+
+    return plant
+
+
+# What the review tried: a disabled account enabled again by the site's own next write.
+REENABLE = """CREATE TRIGGER reenable AFTER INSERT ON lead BEGIN
+    UPDATE staff_user SET active = 1 WHERE email = 'fired@example.com'; END"""
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
         (_corrupt, "integrity_check failed|not a usable SQLite database"),
-        (lambda path: path.write_text("name,phone\nMaria,941\n"), "is not a SQLite database"),
+        (_not_sqlite, "is not a SQLite database"),
         (_not_ours, "not a database of this site: no alembic_version, lead, notification table"),
         (_from_a_newer_release, "has schema 9999, from a newer release: deploy that release first"),
+        (_planted(REENABLE), "migrations never made: trigger 'reenable'"),
+        (_planted("CREATE VIEW everyone AS SELECT email, phone FROM lead"), "never made: view 'everyone'"),
+        (_planted("CREATE INDEX ix_lead_spy ON lead (email)"), "never made: index 'ix_lead_spy'"),
+        (_planted("CREATE TABLE notes (body TEXT)"), "never made: table 'notes'"),
     ],
-    ids=["corrupt", "not-sqlite", "another-database", "newer-schema"],
+    ids=["corrupt", "not-sqlite", "another-database", "newer-schema", "trigger", "view", "index", "table"],
 )
 def test_restore_refuses_a_file_that_is_not_a_good_backup(tmp_path, make, message):
     app = site(tmp_path)
     post_leads(app, 0, 2)
     bad = tmp_path / "bad.sqlite3"
-    if make in (_corrupt, _from_a_newer_release):
+    if make not in (_not_ours, _not_sqlite):  # the others spoil a real backup
         bad = take_backup(app)
     make(bad)
     result = run(app, "restore", str(bad), "--yes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import re
 import threading
 import urllib.request
@@ -117,7 +118,14 @@ def test_a_view_adds_one_to_its_daily_counter_and_answers_204_with_nothing_else(
         ({"from": "https://evil.example/a/path?q=1"}, "evil.example", "", ""),  # a URL: its host only
         ({"from": "not a host!"}, "", "", ""),
         ({"from": "https://[clinic.example.com/"}, "", "", ""),  # not a URL at all
-        ({"utm_campaign": "spring\x00\u202e" + "x" * 200}, "", "", "spring" + "x" * 94),  # cleaned, cut
+        ({"utm_campaign": "spring\x00\u202e" + "x" * 20}, "", "", "spring" + "x" * 20),  # cleaned
+        # A tag is [a-z0-9._-], at most 40 characters; anything else is counted as "(other)".
+        ({"utm_source": "News.Letter_2026-v1", "utm_medium": "e" * 40}, "news.letter_2026-v1", "e" * 40, ""),
+        ({"utm_campaign": "x" * 41}, "", "", "(other)"),
+        ({"utm_campaign": "spring sale", "utm_medium": "cpc;drop"}, "", "(other)", "(other)"),
+        ({"utm_source": "claim-your-refund-at-evil-example-" + "z" * 20}, "(other)", "", ""),
+        ({"utm_source": "gоogle"}, "(other)", "", ""),  # a Cyrillic о
+        ({"from": "a" * 30 + ".example.com"}, "(other)", "", ""),  # a host over 40 characters
     ],
 )
 def test_the_source_is_the_tag_else_the_other_sites_host_else_direct(app, fields, source, medium, campaign):
@@ -224,6 +232,53 @@ def test_parallel_views_all_count(make_app, database_url):
             thread.join(60)
     assert errors == []
     assert counters(app) == [(today_at_the_clinic(), "/", "parallel", "", "", 40)]
+
+
+def test_a_thousand_beacons_with_random_tags_leave_at_most_the_days_rows(make_app, database_url):
+    """From 4 threads at once: every view counted, the day's rows capped, the rest on "(other)"."""
+    cap = 40
+    # A long busy timeout: on a loaded machine a view may queue behind the others for a while.
+    app = make_app(database_url, COUNTS_MAX_KEYS_PER_DAY=cap, SQLITE_BUSY_TIMEOUT_MS=60_000)
+    paths = ["/", "/privacy", "/ketamine-therapy-sarasota"]
+    errors: list[BaseException] = []
+
+    def send(seed: int) -> None:
+        rng = random.Random(seed)
+        client = app.test_client()
+        for _ in range(250):
+            tags = {name: "".join(rng.choices("abcdefghij0123", k=8)) for name in
+                    ("utm_source", "utm_medium", "utm_campaign")}  # fmt: skip
+            try:
+                assert beacon(client, path=rng.choice(paths), **tags).status_code == 204
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    rows = counters(app)
+    assert {row[0] for row in rows} == {today_at_the_clinic()}
+    assert len(rows) <= cap
+    assert sum(row[-1] for row in rows) == 1000
+    folded = [row for row in rows if row[2:5] == ("(other)", "(other)", "(other)")]
+    assert {row[1] for row in folded} == set(paths)
+    assert len(rows) - len(folded) >= cap - len(app.extensions["counted_paths"])  # the room was used
+
+
+def test_a_day_full_of_rows_still_counts_views_of_the_tags_it_holds(make_app):
+    app = make_app(COUNTS_MAX_KEYS_PER_DAY=12)  # ten counted pages: room for two rows of tags
+    client = app.test_client()
+    for campaign in ["a", "b", "c", "a", "b", "c"]:
+        beacon(client, utm_campaign=campaign)
+    assert [(row[4], row[-1]) for row in counters(app)] == [("a", 2), ("b", 2), ("(other)", 2)]
+
+
+def test_a_cap_below_the_counted_pages_is_refused(tmp_path):
+    with pytest.raises(RuntimeError, match="COUNTS_MAX_KEYS_PER_DAY must be more than the 10 counted pages"):
+        create_app(make_config(f"sqlite:///{tmp_path / 'cap.sqlite3'}", tmp_path, COUNTS_MAX_KEYS_PER_DAY=10))
 
 
 @pytest.mark.parametrize(

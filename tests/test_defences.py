@@ -144,6 +144,22 @@ def test_with_a_trusted_proxy_the_client_address_comes_from_it(tmp_path):
     assert statuses == [303, 303, 303]  # three different clients behind the proxy
 
 
+def test_twelve_ipv6_addresses_in_one_64_share_one_limit_and_another_64_has_its_own(tmp_path):
+    app = _limited_app(f"sqlite:///{tmp_path / 'rl.sqlite3'}", tmp_path, "memory://")
+    client = app.test_client()
+
+    def post_from(address: str, n: int) -> int:
+        client.environ_base["REMOTE_ADDR"] = address
+        return _post_from(client, n).status_code
+
+    one_64 = [post_from(f"2001:db8:1:2:{n:x}:{n * 7:x}::{n + 1:x}", n) for n in range(12)]
+    assert one_64 == [303, 303] + [429] * 10
+    # Another household, and an IPv4 client, are counted apart.
+    assert post_from("2001:db8:1:3::1", 20) == 303
+    assert post_from("203.0.113.9", 21) == 303
+    assert len(leads(app)) == 4
+
+
 def test_redis_counters_are_shared_between_instances(tmp_path, redis_counters):
     url, prefix, _ = redis_counters
     db_url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
@@ -210,6 +226,49 @@ def test_headers_on_error_responses_too(client):
     for response in [client.get("/consultation"), client.post("/consultation", data={})]:
         assert response.status_code in (400, 405)
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+# -- hosts -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method,path", [("GET", "/"), ("GET", "/es/"), ("GET", "/static/site.css"), ("GET", "/healthz"),
+                    ("GET", "/staff/login"), ("POST", "/consultation"), ("POST", "/v")],
+)  # fmt: skip
+def test_another_host_gets_a_branded_400_that_no_cache_keeps(app, client, method, path):
+    assert client.open(path, method=method, headers=browser_headers()).status_code != 400  # held, if public
+    response = client.open(path, method=method, headers={**browser_headers(), "Host": "evil.example"})
+    assert response.status_code == 400
+    assert response.headers["Cache-Control"] == "no-store" and "Set-Cookie" not in response.headers
+    html = response.get_data(as_text=True)  # the branded page, in the path's language
+    assert "<h1" in html and app.extensions["clinic"].offices[0].phone_display in html
+    assert len(leads(app)) == 0
+
+
+def test_the_site_host_and_the_extra_trusted_names_are_answered(tmp_path):
+    config = make_config(f"sqlite:///{tmp_path / 'h.sqlite3'}", tmp_path, TRUSTED_HOSTS=["www.example.org"])
+    app = create_app(config)
+    client = app.test_client()
+    for host in ["clinic.example.com", "clinic.example.com:443", "www.example.org"]:
+        assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
+    for host in ["localhost", "127.0.0.1:8000", "clinic.example.com.evil.example", "evil.example"]:
+        assert client.get("/healthz", headers={"Host": host}).status_code == 400, host
+
+
+@pytest.mark.parametrize(
+    "site_url,extra,expected",
+    [
+        ("https://clinic.example.com", [], ["clinic.example.com"]),
+        ("https://clinic.example.com", ["127.0.0.1"], ["clinic.example.com", "127.0.0.1"]),
+        # The embedded mode: a browser on this machine may say either loopback name.
+        ("http://127.0.0.1:5000", [], ["127.0.0.1", "localhost"]),
+        ("http://localhost:5000", [], ["localhost", "127.0.0.1"]),
+    ],
+)
+def test_trusted_hosts_come_from_site_url(site_url, extra, expected):
+    from microsite.config import trusted_hosts
+
+    assert trusted_hosts(site_url, extra) == expected
 
 
 def test_hsts_for_a_year_over_https(client):

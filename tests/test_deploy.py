@@ -308,3 +308,63 @@ def test_logrotate_deletes_a_line_after_the_notices_period(tmp_path):
     assert "client: 192.0.2.0\n" in kept()  # on its last day
     day(retention - 1)
     assert "client: 192.0.2.0\n" not in kept() and "client: 192.0.2.1\n" in kept()
+
+
+# -- nginx counts a client as the app does: an IPv6 client by its /64 ---------------------------
+
+
+def test_nginx_keys_its_limits_by_the_ipv4_address_or_the_ipv6_64(tmp_path):
+    """The shipped map's key, answered as the body: 4 bytes for 127.0.0.1, the first 8 of ::1's 16."""
+    try:
+        socket.socket(socket.AF_INET6).close()
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        unavailable("no IPv6 loopback (::1) on this machine")
+    shipped = (DEPLOY / "microsite.conf").read_text()
+    client_map = re.search(r"map \$binary_remote_addr \$microsite_client \{.*?\n\}", shipped, re.S).group(0)
+    assert re.search(r"limit_req_zone \$microsite_post_address zone=microsite_(form|login|beacon)", shipped)
+    work = Path(tempfile.mkdtemp(prefix="microsite-nginx-"))
+    os.chmod(work, 0o777)  # nginx's workers run as nobody
+    port = free_port()
+    conf = nginx_conf(
+        work,
+        f"""{client_map}
+  server {{
+    listen 127.0.0.1:{port};
+    listen [::1]:{port};
+    location / {{ return 200 "$microsite_client"; }}
+  }}""",
+    )
+    process = subprocess.Popen([nginx_binary(), "-p", str(work), "-c", str(conf), "-g", "daemon off;"])
+
+    def key_of(host: str) -> bytes:
+        for _ in range(100):
+            try:
+                raw = socket.create_connection((host, port), 1)
+                break
+            except OSError:
+                time.sleep(0.05)
+        with raw:
+            raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := raw.recv(65536):
+                data += chunk
+        return data.split(b"\r\n\r\n", 1)[1]
+
+    try:
+        assert key_of("127.0.0.1") == bytes([127, 0, 0, 1])
+        assert key_of("::1") == bytes(8)  # ::1's /64: eight zero bytes, the interface half left out
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_nginx_buffers_whole_requests_and_times_out_slow_ones():
+    """gunicorn must never face a slow client: nginx reads the whole body first, within a deadline."""
+    shipped = (DEPLOY / "microsite.conf").read_text()
+    assert re.search(r"^\s*proxy_request_buffering on;", shipped, re.M)
+    assert not re.search(r"^\s*proxy_request_buffering off;", shipped, re.M)
+    for directive in ("client_body_timeout", "client_header_timeout", "send_timeout"):
+        assert re.search(rf"^\s*{directive} \d+s;", shipped, re.M), directive

@@ -7,9 +7,11 @@ of Flask. The cache's clock is the one thing replaced, so that "after the TTL" n
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from conftest import SITE_URL, browser_headers, hidden_fields, make_config, text_of
@@ -84,11 +86,20 @@ def staff_client(client, staff):  # noqa: F811
     return client
 
 
+def shown_greeting_name(client, question_id: int) -> str | None:
+    """The greeting's name as the question page fills it in (None: no field, no answer email to go)."""
+    page = client.get(f"/staff/questions/{question_id}").get_data(as_text=True)
+    found = re.search(r'<input[^>]*name="greeting_name"[^>]*>', page)
+    value = re.search(r'value="([^"]*)"', found.group(0)) if found else None
+    return html.unescape(value.group(1)) if value else ("" if found else None)
+
+
 def answer_and_publish(client, question_id: int, text: str | None = None, answer: str = "Usually six.",
-                       reviewer: str = "Jane Example, MD"):  # fmt: skip
+                       reviewer: str = "Jane Example, MD", greeting_name: str = ""):  # fmt: skip
     saved = post(
-        client, f"/staff/questions/{question_id}", edited_text=text or "", answer=answer, reviewer=reviewer
-    )
+        client, f"/staff/questions/{question_id}", edited_text=text or "", answer=answer, reviewer=reviewer,
+        greeting_name=greeting_name,
+    )  # fmt: skip
     assert saved.status_code == 303, saved.get_data(as_text=True)
     published = post(client, f"/staff/questions/{question_id}/publish")
     assert published.status_code == 303
@@ -439,7 +450,9 @@ def test_the_reader_gets_one_email_with_a_link_and_the_address_is_deleted(app, c
     ask(client, headers=browser_headers("/es/terapia-con-ketamina-sarasota"), language="es",
         office="sarasota", asker="Ana", email="ana@example.com", question="¿Duele?")  # fmt: skip
     question_id = questions(app)[0].id
-    answer_and_publish(staff_client, question_id, answer="No suele doler.", reviewer="Dra. Ejemplo")
+    assert shown_greeting_name(staff_client, question_id) == "Ana"
+    answer_and_publish(staff_client, question_id, answer="No suele doler.", reviewer="Dra. Ejemplo",
+                       greeting_name="Ana")  # fmt: skip
     with app.app_context():
         run_once()
     [message] = smtp.messages
@@ -458,6 +471,72 @@ def test_the_reader_gets_one_email_with_a_link_and_the_address_is_deleted(app, c
         assert db.session.scalar(select(func.count()).select_from(Notification)) == 1
     assert len(smtp.messages) == 1
     assert "ana@example.com" not in staff_client.get(f"/staff/questions/{question_id}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "greeting_name,greeting",
+    [("", "Hello,"), ("Maria", "Hello Maria,")],
+    ids=["cleared", "edited"],
+)
+def test_staff_choose_the_name_the_answer_email_greets_the_reader_by(app, client, staff_client, smtp,
+                                                                     greeting_name, greeting):  # fmt: skip
+    ask(client, asker="Claim your refund at evil.example")
+    question_id = questions(app)[0].id
+    assert shown_greeting_name(staff_client, question_id) == "Claim your refund at evil.example"
+    saved = post(staff_client, f"/staff/questions/{question_id}", edited_text="", answer="Usually six.",
+                 reviewer="Jane Example, MD", greeting_name=greeting_name)  # fmt: skip
+    assert saved.status_code == 303
+    assert post(staff_client, f"/staff/questions/{question_id}/publish").status_code == 303
+    with app.app_context():
+        run_once()
+    [message] = smtp.messages
+    for part in ("plain", "html"):
+        body = message.get_body((part,)).get_content()
+        assert "evil.example" not in body
+    assert message.get_body(("plain",)).get_content().splitlines()[0] == greeting
+    assert shown_greeting_name(staff_client, question_id) is None  # sent: the name is forgotten
+
+
+def test_without_a_mail_server_the_answer_emails_copy_goes_with_the_address(app, client, staff_client):
+    app.config["MAIL_SERVER"] = None  # the embedded mode: each email is an .eml file in MAIL_FILE_DIR
+    ask(client, email="reader-copy@example.com", asker="Ana")
+    question_id = questions(app)[0].id
+    answer_and_publish(staff_client, question_id)
+    mail = Path(app.config["MAIL_FILE_DIR"])
+    with app.app_context():
+        run_once()
+    [question] = questions(app)
+    assert question.email is None and question.name is None
+    assert [p.read_bytes() for p in mail.glob("*.eml") if b"reader-copy@example.com" in p.read_bytes()] == []
+    with app.app_context():
+        answer_email = select(Notification.status).where(Notification.once_key == f"answer:{question_id}")
+        assert db.session.scalars(answer_email).all() == ["sent"]
+
+
+def test_a_copy_a_dead_sender_left_goes_at_reject_and_at_purge(app, client, staff_client, runner):
+    """A sender that died between writing the .eml and forgetting the address left the copy behind."""
+    mail = Path(app.config["MAIL_FILE_DIR"])
+    mail.mkdir(parents=True, exist_ok=True)
+    for text in ("Rejected later?", "Old and published?"):
+        ask(client, question=text, email="left@example.com")
+    rejected, published = (q.id for q in questions(app))
+    for question_id in (rejected, published):
+        answer_and_publish(staff_client, question_id)
+    with app.app_context():
+        notifications = dict(db.session.execute(select(Notification.once_key, Notification.id)).all())
+    for question_id in (rejected, published):
+        notification_id = notifications[f"answer:{question_id}"]
+        copy = f"20261130T120000-answer-{question_id}-notification-{notification_id}.eml"
+        (mail / copy).write_bytes(b"To: left@example.com\r\n\r\nHello,\r\n")
+    post(staff_client, f"/staff/questions/{rejected}/reject")
+    assert len(list(mail.glob(f"*-answer-{rejected}-*.eml"))) == 0
+    assert len(list(mail.glob(f"*-answer-{published}-*.eml"))) == 1
+    with app.app_context(), writing():
+        long_ago = utcnow() - timedelta(days=400)
+        db.session.execute(update(Question).where(Question.id == published).values(created_at=long_ago))
+    assert runner.invoke(args=["leads", "purge"]).exit_code == 0
+    assert list(mail.glob("*.eml")) == []
+    assert questions(app)[1].email is None
 
 
 def test_rejecting_deletes_the_readers_details(app, client, staff_client):

@@ -20,3 +20,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.extensions["counted_paths"] = store.find_counted_paths(app)
     app.extensions["form_paths"] = store.find_pages_with_the_form(app)
+    pages = len(app.extensions["counted_paths"])
+    if app.config["COUNTS_MAX_KEYS_PER_DAY"] <= pages:
+        # Each counted page keeps room for its "(other)" row (store.count_view).
+        raise RuntimeError(f"COUNTS_MAX_KEYS_PER_DAY must be more than the {pages} counted pages")

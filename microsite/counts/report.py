@@ -1,7 +1,7 @@
 """What works: views, leads and their ratio by source, medium, campaign, page and office, for a period.
 
 Views come from the daily counters; leads from the leads' own campaign tags and landing page, by the
-same rules (store.source_of), suspected spam left out. Both are counted by day in clinic time.
+same rules (store.source_of, store.tag), suspected spam left out. Both are counted by day in clinic time.
 Conversion is leads ÷ views of the pages that carry the form (the article and the office pages): a
 view of the privacy notice or of the thank-you page is counted and listed by page, but brings no one
 to the form. Per office, views are the office's own page plus the article, whose form offers both
@@ -22,7 +22,7 @@ from ..content import current_clinic
 from ..extensions import db
 from ..models import Lead, LeadStatus, PageViewCount
 from ..spreadsheet import csv_lines as spreadsheet_lines
-from .store import own_hosts, pages_with_the_form, source_of
+from .store import own_hosts, pages_with_the_form, source_of, tag
 
 PRESETS = (7, 30, 90)  # "the last N days", today included
 DEFAULT_DAYS = 30
@@ -134,7 +134,7 @@ def _leads(period: Period) -> list[tuple[str, str, str, str, str, int]]:
     )
     hosts = own_hosts()
     return [
-        (path or "", source_of(utm, referrer, hosts), medium or "", campaign or "", office, n)
+        (path or "", source_of(utm, referrer, hosts), tag(medium), tag(campaign), office, n)
         for path, utm, referrer, medium, campaign, office, n in rows
     ]
 

@@ -69,7 +69,7 @@ def purge_leads(days: int, spam_days: int) -> int:
 
 
 # A question's email to its reader (questions/service.py): `<time>-answer-<id>-notification-<n>.eml`.
-QUESTION_EML_NAME = re.compile(r"-answer-(\d+)-notification-\d+\.eml$")
+ANSWER_EML_NAME = re.compile(r"-answer-(\d+)-notification-\d+\.eml$")
 # The crisis alerts and digests (crisis/alerts.py), by the flag in their key: `-crisis-alert-<id>-`.
 CRISIS_EML_NAME = re.compile(r"-crisis-(?:alert|digest)-(\d+)-notification-\d+\.eml$")
 # Crisis flags pace the alerts of a day and name what a digest lists; a week covers every retry.
@@ -101,15 +101,17 @@ def purge_questions(days: int, spam_days: int) -> tuple[int, int]:
                 session.execute(delete(Notification).where(Notification.once_key.in_(keys)))
                 session.execute(delete(Question).where(Question.id.in_(ids)))
         deleted += len(ids)
-        delete_mail_files(set(ids), QUESTION_EML_NAME)
+        delete_mail_files(set(ids), ANSWER_EML_NAME)
         if len(ids) < BATCH:
             break
     with writing() as session:
-        anonymised = session.execute(
-            update(Question)
-            .where(old, or_(Question.name.is_not(None), Question.email.is_not(None)))
-            .values(name=None, email=None)
-        ).rowcount
+        kept = or_(Question.name.is_not(None), Question.email.is_not(None))
+        ids = set(session.scalars(select(Question.id).where(old, kept)))
+        if ids:
+            session.execute(update(Question).where(Question.id.in_(ids)).values(name=None, email=None))
+        anonymised = len(ids)
+    # The answer email's .eml copy, if one was left (the reader's address and name are in it).
+    delete_mail_files(ids, ANSWER_EML_NAME)
     log.info("purge: deleted %s question(s), removed the reader's details from %s", deleted, anonymised)
     return deleted, anonymised
 

@@ -14,6 +14,7 @@ from ..content.clinic import Clinic
 from ..content.phq9 import parse as parse_phq9
 from ..crisis import alerts
 from ..database import write_connection
+from ..metrics import count_created
 from ..models import (
     Lead,
     LeadStatus,
@@ -164,6 +165,7 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
             alert_ids = tuple(alerts.flag(connection, [form.location.data], now, lead_id=lead_id))
 
     urgent_note = ", URGENT" if lead_values["urgent"] else ""
+    count_created("lead")
     if spam_reason:
         log.info("lead %s: kept as suspected spam (%s)%s", lead_id, spam_reason, urgent_note)
         return Captured(lead_id, None, created=True, urgent=lead_values["urgent"], alert_ids=alert_ids)

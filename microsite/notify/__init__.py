@@ -6,15 +6,20 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from ..models import NotificationKind
+from . import health
 from .cli import outbox_cli, webhooks_cli
 from .kinds import AfterSent, Builder, DueFinder, Registry
 from .outbox import Dispatcher
 
 
 def init_app(app: Flask) -> None:
-    """Before the packages that register kinds: they find the registry here."""
+    """Before the packages that register kinds: they find the registry here. The outbox's own kind is
+    the manager's alert about it (health.py)."""
     app.extensions["notification_kinds"] = Registry()
     app.extensions["outbox"] = Dispatcher(app, threads=app.config.get("OUTBOX_THREADS", 1))
+    register(app, NotificationKind.ALERT, health.build_alert)
+    register_due(app, health.due_alerts)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(webhooks_cli)
 

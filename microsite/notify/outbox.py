@@ -1,7 +1,10 @@
 """The outbox sender: claim due notifications atomically, send them, record the outcome.
 
-A claim sets status "sending" and a lease. A sender that dies leaves its lease to
-run out, and the next pass takes the notification back. On PostgreSQL candidates
+A claim sets status "sending" and a short lease (OUTBOX_LEASE_SECONDS, 30 s). While a sender works
+through its claims, a heartbeat renews their leases every third of one, however long the mail server
+or a webhook's receiver takes; a sender that dies (kill -9, a power cut) stops renewing, its leases
+run out within the lease's length, and the next sweep takes the notification back: within a
+minute, never while the live holder is still at it. On PostgreSQL candidates
 are picked with FOR UPDATE SKIP LOCKED; on SQLite the claim is a write transaction
 (BEGIN IMMEDIATE), one at a time. Either way the UPDATE repeats the conditions, so a
 row is claimed once. Reading and rendering a notification, and talking to the mail
@@ -23,12 +26,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.exc import OperationalError
 
-from ..database import writing
+from ..database import write_connection, writing
 from ..extensions import db
-from ..models import DeliveryAttempt, Notification, NotificationStatus, utcnow
+from ..models import DeliveryAttempt, Notification, NotificationKind, NotificationStatus, utcnow
 from . import kinds, webhook
 from .schedule import schedule_due
 from .transport import PermanentError, TransientError, deliver
@@ -74,9 +77,11 @@ def claim(
         if found is None:
             return []
     with writing():
+        # The manager's alerts first: an alert about a backlog must not queue behind it.
+        first = case((N.kind == NotificationKind.ALERT, 0), else_=1)
         candidates = list(
             db.session.scalars(
-                pick.order_by(N.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+                pick.order_by(first, N.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
             )
         )
         if not candidates:
@@ -95,10 +100,81 @@ def claim(
     return list(won)
 
 
-def retry_delay(attempts: int) -> float:
-    """Exponential back-off with jitter: ~30 s, 1 min, 2 min … capped at an hour."""
+def renew(ids: list[int], worker: str) -> int:
+    """Extend the lease of those of `ids` that `worker` still holds; how many it holds.
+
+    A claim that lapsed and was taken by another sender is not taken back.
+    """
+    lease = timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
+    with write_connection() as connection:
+        return connection.execute(
+            update(N)
+            .where(N.id.in_(ids), N.status == NotificationStatus.SENDING, N.claimed_by == worker)
+            .values(lease_until=utcnow() + lease)
+        ).rowcount
+
+
+class Heartbeat:
+    """A thread that keeps `worker`'s claims on `ids` alive while it sends them, one after another.
+
+    Every third of a lease it renews the lease of each claim still in hand (`finished` takes one out),
+    so a lease stays short however long a send takes. A renewal that fails (the database briefly
+    away) is tried again at the next beat; two more beats fit in a lease.
+    """
+
+    def __init__(self, app: Flask, worker: str, ids: list[int]):
+        self.app = app
+        self.worker = worker
+        self.held = set(ids)
+        self.every = app.config["OUTBOX_LEASE_SECONDS"] / 3
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="outbox-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def finished(self, notification_id: int) -> None:
+        with self._lock:
+            self.held.discard(notification_id)
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.every):
+            with self._lock:
+                ids = sorted(self.held)
+            if not ids:
+                continue
+            try:
+                with self.app.app_context():
+                    renew(ids, self.worker)
+            except Exception as exc:
+                log.warning("outbox: leases of %s not renewed (%s); trying again", ids, type(exc).__name__)
+
+
+def send_all(ids: list[int], worker: str) -> None:
+    """Send what `worker` claimed, one after another, its leases renewed until each is done."""
+    if not ids:
+        return
+    with Heartbeat(current_app._get_current_object(), worker, ids) as heartbeat:
+        for notification_id in ids:
+            send_claimed(notification_id, worker)
+            heartbeat.finished(notification_id)
+
+
+ALERT_RETRY_MAX_SECONDS = 60.0  # the manager's alert goes out within a minute of the mail server's return
+
+
+def retry_delay(attempts: int, kind: str | None = None) -> float:
+    """Exponential back-off with jitter: ~30 s, 1 min, 2 min … capped at an hour (an alert: a minute)."""
     base = current_app.config["OUTBOX_RETRY_BASE_SECONDS"]
     cap = current_app.config["OUTBOX_RETRY_MAX_SECONDS"]
+    if kind == NotificationKind.ALERT:
+        cap = min(cap, ALERT_RETRY_MAX_SECONDS)
     delay = min(cap, base * 2 ** max(0, attempts - 1))
     return delay * random.uniform(0.5, 1.0)  # noqa: S311 -- jitter, not a secret
 
@@ -160,6 +236,20 @@ def _prepare(notification: Notification, about: str, created_at) -> Callable[[],
     return lambda: deliver(built, name)
 
 
+def delete_file_copies(notification_ids: list[int] | set[int]) -> int:
+    """Delete the .eml files these notifications left (written when no mail server is set; `_prepare`
+    names them `…-notification-<id>.eml`): a copy must not outlive the data it holds. How many went."""
+    folder = Path(current_app.config["MAIL_FILE_DIR"])
+    if not notification_ids or not folder.is_dir():
+        return 0
+    removed = 0
+    for notification_id in notification_ids:
+        for path in folder.glob(f"*-notification-{int(notification_id)}.eml"):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def send_claimed(notification_id: int, worker: str) -> str:
     """Send one claimed notification and record what happened; returns its new status.
 
@@ -215,7 +305,7 @@ def send_claimed(notification_id: int, worker: str) -> str:
         )  # fmt: skip
         return NotificationStatus.FAILED
 
-    delay = retry_delay(attempts)
+    delay = retry_delay(attempts, claimed.kind)
     _finish(
         notification_id,
         worker,
@@ -239,8 +329,7 @@ def run_once(worker: str | None = None, batch: int = 10, waiting_too: bool = Fal
         ids = claim(worker, limit=batch, waiting_too=waiting_too, exclude=tried)
         if not ids:
             return len(tried)
-        for notification_id in ids:
-            send_claimed(notification_id, worker)
+        send_all(ids, worker)
         tried.update(ids)
 
 
@@ -337,8 +426,8 @@ class Dispatcher:
                 with self.app.app_context():
                     worker = worker_name()
                     if notification_id is not None:
-                        for won in claim(worker, limit=self.batch, ids=self._take_queued(notification_id)):
-                            send_claimed(won, worker)
+                        ids = self._take_queued(notification_id)
+                        send_all(claim(worker, limit=self.batch, ids=ids), worker)
                     # Also between hand-offs: a steady stream of new leads must not starve the retries.
                     if sweep_now:
                         next_sweep = time.monotonic() + poll

@@ -149,6 +149,7 @@ class PageCache:
                 self.freshness.check()
             page = self.pages.get(environ.get("PATH_INFO", ""))
             if page is not None:
+                environ["microsite.route_group"] = "pages"  # for /metrics (metrics.GROUP)
                 return page(environ, start_response)
         return self.wsgi_app(environ, start_response)
 

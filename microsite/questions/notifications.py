@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import Notification, Question
 from ..notify.email import clinic_message
 from ..notify.kinds import Sent
+from ..notify.outbox import delete_file_copies
 from ..notify.transport import PermanentError
 from .service import forget_reader
 
@@ -59,5 +60,7 @@ def build_answer_message(notification: Notification) -> Message:
 
 
 def forget_reader_once_answered(sent: Sent) -> None:
-    """The address served its one purpose: deleted once the answer email is out."""
+    """The address served its one purpose: deleted once the answer email is out, and with it the email's
+    .eml copy, when there is no mail server (it holds the address, the name and the question)."""
     forget_reader(_question_id(sent.once_key))
+    delete_file_copies([sent.id])

@@ -19,6 +19,7 @@ from ..content.clinic import Clinic
 from ..crisis import alerts
 from ..database import writing
 from ..extensions import db
+from ..metrics import count_created
 from ..models import (
     ContentVersion,
     Notification,
@@ -28,6 +29,7 @@ from ..models import (
     QuestionStatus,
     utcnow,
 )
+from ..notify.outbox import delete_file_copies
 from ..notify.schedule import insert_once
 from .forms import CONSENT, QuestionForm
 
@@ -71,6 +73,7 @@ def capture(form: QuestionForm, clinic: Clinic) -> Asked:
             offices = [question.office] if question.office else [o.slug for o in clinic.offices]
             to_send = tuple(alerts.flag(session.connection(), offices, now, question_id=question.id))
         question_id = question.id
+    count_created("question")
     if spam_reason:
         log.info("question %s: kept as suspected spam (%s)", question_id, spam_reason)
     log.info("question %s: stored%s", question_id, ", crisis words: office(s) flagged" if crisis else "")
@@ -137,11 +140,14 @@ def queue(status: str | None) -> list[Question]:
     return list(db.session.scalars(statement.limit(500)))
 
 
-def save(question_id: int, edited_text: str | None, answer: str | None, reviewer: str | None) -> Question:
-    """Keep staff's edit, answer and reviewer; a question with an answer is "answered" until published."""
+def save(question_id: int, edited_text: str | None, answer: str | None, reviewer: str | None,
+         name: str | None) -> Question:  # fmt: skip
+    """Keep staff's edit, answer, reviewer and the name the answer email greets the reader by (None: a
+    plain greeting); a question with an answer is "answered" until published."""
     with writing() as session:
         question = session.get(Question, question_id)
         question.edited_text, question.answer, question.reviewer = edited_text, answer, reviewer
+        question.name = name
         question.updated_at = utcnow()
         if question.status == QuestionStatus.NEW and answer:
             question.status = QuestionStatus.ANSWERED
@@ -207,6 +213,9 @@ def reject(question_id: int) -> None:
             .values(status=NotificationStatus.FAILED, last_error="question rejected before sending")
         )
         audit.record("question.reject", detail=f"question {question_id}")
+        answer_emails = list(session.scalars(select(Notification.id).where(
+            Notification.once_key == f"answer:{question_id}")))  # fmt: skip
+    delete_file_copies(answer_emails)  # an .eml copy, if one was left, holds the address too
     log.info("question %s: rejected", question_id)
 
 

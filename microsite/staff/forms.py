@@ -161,3 +161,10 @@ class QuestionForm(FlaskForm):
         filters=[_strip],
         validators=[Optional(), Length(max=120, message="Please keep the name to 120 characters.")],
     )
+    # Whatever the reader typed as a name greets them in our email, where it reads as the clinic's words
+    # ("Claim your refund at …"): staff read it first, and may correct or clear it.
+    greeting_name = StringField(
+        "Name that greets the reader in the answer email (leave empty for a plain “Hello,”)",
+        filters=[_strip],
+        validators=[Optional(), Length(max=60, message="Please keep the name to 60 characters.")],
+    )

@@ -13,36 +13,20 @@ one atomic upsert, so parallel failures all count.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from datetime import datetime, timedelta
 
-from flask import current_app, has_request_context, request
+from flask import current_app
 from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..database import writing
 from ..extensions import db
 from ..models import LoginThrottle, utcnow
+from ..security import client_address  # accounts.py logs it from here too
 
 BASE_SECONDS = 2.0  # the first wait; each further failure doubles it
 FORGET_AFTER = timedelta(days=1)  # a failure older than this no longer counts
 ANY_ACCOUNT = ""  # the `account` of the row that counts an address's failures for every account
-
-
-def client_address() -> str:
-    """The client's address; an IPv6 client is its /64, which one household or server gets whole."""
-    if not has_request_context():
-        return "cli"
-    address = request.remote_addr or "?"
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address[:64]
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network(((int(ip) >> 64) << 64, 64)))
-    return str(ip)
 
 
 def account_key(email: str) -> str:

@@ -47,7 +47,7 @@ def _question_page(question: Question, form: QuestionForm | None = None, status:
     ).all()
     form = form or QuestionForm(
         formdata=None, edited_text=question.edited_text or question.text, answer=question.answer,
-        reviewer=question.reviewer,
+        reviewer=question.reviewer, greeting_name=question.name,
     )  # fmt: skip
     page = render_template(
         "staff/question.html", question=question, form=form, action_form=ActionForm(),
@@ -70,9 +70,13 @@ def save_question(question_id: int):
     form = QuestionForm()
     if not form.validate():
         return _question_page(question, form, 422)
+    # The greeting's name is asked for only while an answer email is still to go (the reader left an
+    # address, not yet forgotten); otherwise the name stays as it is.
+    name = (form.greeting_name.data or None) if question.email else question.name
     service.save(
-        question_id, form.edited_text.data or None, form.answer.data or None, form.reviewer.data or None
-    )
+        question_id, form.edited_text.data or None, form.answer.data or None, form.reviewer.data or None,
+        name,
+    )  # fmt: skip
     flash("Saved.", "success")
     return _back_to(question_id)
 
