@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .content.phq9 import Answers
+from .content.phq9 import parse as parse_phq9
 from .extensions import db
 
 
@@ -136,6 +138,12 @@ class Lead(db.Model):
     name_key: Mapped[str | None] = mapped_column(
         SEARCH_KEY, default=_from_column("full_name", name_key), index=True
     )
+    # The PHQ-9 self-check, only when the visitor chose to send it with the request (content/phq9.py):
+    # the nine answers as digits 0-3, their total (0-27) and severity band, the difficulty answer (0-3).
+    phq9_items: Mapped[str | None] = mapped_column(String(9))
+    phq9_total: Mapped[int | None] = mapped_column()
+    phq9_band: Mapped[str | None] = mapped_column(String(20))
+    phq9_difficulty: Mapped[int | None] = mapped_column()
 
     notifications: Mapped[list[Notification]] = relationship(
         back_populates="lead", cascade="all, delete-orphan", passive_deletes=True
@@ -148,11 +156,22 @@ class Lead(db.Model):
         Index("ix_lead_status_created", "status", "created_at", "id"),
         Index("ix_lead_location_created", "location", "created_at", "id"),
         Index("ix_lead_location_status_created", "location", "status", "created_at", "id"),
+        # The dashboard's requests with a self-check by band: a covering range per band, whatever the
+        # number of leads without one.
+        Index("ix_lead_phq9_band_created", "phq9_band", "created_at", "status"),
     )
 
     @property
     def first_name(self) -> str:
         return self.full_name.split()[0] if self.full_name.split() else self.full_name
+
+    @property
+    def phq9(self) -> Answers | None:
+        """The self-check sent with the request, or None."""
+        if self.phq9_items is None:
+            return None
+        difficulty = "" if self.phq9_difficulty is None else str(self.phq9_difficulty)
+        return parse_phq9(self.phq9_items + difficulty)
 
 
 class NotificationStatus:

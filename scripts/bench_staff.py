@@ -139,6 +139,7 @@ def lead_rows(n: int, now: datetime, rng: random.Random):
     has_digits = "phone_digits" in Lead.__table__.c
     # Kept at first contact by the app (staff/inbox.py), so kept here too when this checkout has it.
     has_minutes = "first_contact_minutes" in Lead.__table__.c
+    has_phq9 = "phq9_band" in Lead.__table__.c  # a self-check sent with one request in four
     schedules = {office: schedule_for(office) for office in ("bradenton", "sarasota")}
     statuses, weights = zip(*STATUSES, strict=True)
     span = YEARS_DAYS * 86400
@@ -184,6 +185,14 @@ def lead_rows(n: int, now: datetime, rng: random.Random):
             row["first_contact_minutes"] = (
                 schedules[row["location"]].minutes_between(created, contacted) if contacted else None
             )
+        if has_phq9:
+            from microsite.content.phq9 import parse  # noqa: PLC0415 -- absent from older checkouts
+
+            # Every row has the keys (one bulk insert), one in four a self-check.
+            answers = parse("".join(str(rng.randrange(4)) for _ in range(10))) if i % 4 == 0 else None
+            row.update(phq9_items=answers and answers.code[:9], phq9_total=answers and answers.total,
+                       phq9_band=answers and answers.band,
+                       phq9_difficulty=answers and answers.difficulty)  # fmt: skip
         yield row
 
 

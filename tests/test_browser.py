@@ -82,15 +82,19 @@ def fill_form(page, name: str, office: str | None = "Sarasota") -> str:
     return f"+194155501{n:02d}"
 
 
-def axe_violations(page) -> list[dict]:
+def axe_violations(page, within: str | None = None) -> list[dict]:
+    """axe-core's violations on the page, or only inside the element `within` selects."""
     if not AXE.exists():
         unavailable(f"{AXE.relative_to(ROOT)} is missing: run `make node_modules`")
     page.add_script_tag(path=str(AXE))
-    return page.evaluate("""async () => {
-        const r = await axe.run(document, {resultTypes: ['violations']});
+    return page.evaluate(
+        """async (within) => {
+        const r = await axe.run(within || document, {resultTypes: ['violations']});
         return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
             nodes: v.nodes.map(n => n.target.join(' ') + ' ' + n.failureSummary)}));
-    }""")
+    }""",
+        within,
+    )
 
 
 # -- sending the form ---------------------------------------------------------------

@@ -23,7 +23,7 @@ from microsite.content.clinic import load_clinic
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE_PAGES = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota"]
-PUBLIC_PAGES = [*ARTICLE_PAGES, "/thanks", "/privacy"]
+PUBLIC_PAGES = [*ARTICLE_PAGES, "/thanks", "/privacy", "/phq-9"]
 # The seed's four headings, kept word for word.
 SEED_HEADINGS = [
     "The Role of NMDA Receptors",

@@ -51,6 +51,9 @@ PUBLIC = [
     "/es/gracias/apoyo",
     "/es/privacidad",
     "/es/no-existe",
+    # The self-check.
+    "/phq-9",
+    "/es/phq-9",
     # Readers' questions: the thank-you pages.
     "/questions/thanks",
     "/es/preguntas/gracias",
@@ -145,7 +148,8 @@ def documents(tmp_path_factory) -> dict[str, str]:
             accounts.create(EMAIL, PASSWORD, role="admin")  # as `flask staff create` makes it: no second step
     client = app.test_client()
     docs = {path: _page(client, path, 404 if path in NOT_FOUND else 200) for path in PUBLIC}
-    assert submit(client).status_code == 303
+    # With a self-check whose item 9 is above 0: the lead's page and emails show it.
+    assert submit(client, phq9="0123012321").status_code == 303
     assert (
         submit(
             client, phone="(941) 555-0188", email="bot@example.com", website="http://spam.test"
@@ -164,10 +168,24 @@ def documents(tmp_path_factory) -> dict[str, str]:
     )
     assert shown_again_es.status_code == 422
     docs["form-with-errors-es"] = shown_again_es.get_data(as_text=True)
+    docs.update(_phq9_documents(client))
     docs.update(_question_documents(app, client))
     docs.update(_staff_pages(app, app.test_client(), lead_id, spam_id))
     docs.update(_emails(app, lead_id))
     return docs
+
+
+def _phq9_documents(client) -> dict[str, str]:
+    """The self-check without JavaScript: the result with the form carrying the answers (item 9 above 0,
+    so the crisis notice first), questions left out in Spanish, and a form whose answers were unreadable."""
+    headers = {"Sec-Fetch-Site": "same-origin"}
+    answers = {f"q{n}": str(n % 4) for n in range(1, 10)}
+    result = client.post("/phq-9", data={**answers, "difficulty": "2"}, headers=headers)
+    missing = client.post("/es/phq-9", data={"q9": "2"}, headers=headers)
+    unreadable = client.post("/consultation", data={"phq9": "9999"}, headers=headers)
+    assert (result.status_code, missing.status_code, unreadable.status_code) == (200, 422, 422)
+    return {"phq9-result": result.get_data(as_text=True), "phq9-missing-es": missing.get_data(as_text=True),
+            "form-with-unreadable-phq9": unreadable.get_data(as_text=True)}  # fmt: skip
 
 
 def _question_documents(app, client) -> dict[str, str]:
@@ -257,6 +275,9 @@ DOCUMENT_NAMES = [
     *PUBLIC,
     "form-with-errors",
     "form-with-errors-es",
+    "phq9-result",
+    "phq9-missing-es",
+    "form-with-unreadable-phq9",
     "staff-inbox",
     "staff-inbox-filtered",
     "staff-lead",

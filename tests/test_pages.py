@@ -79,7 +79,8 @@ def test_the_hidden_fields_are_empty_until_site_js_fills_them(client):
                            .get_data(as_text=True))  # fmt: skip
     # `language` is the page's own, the same for every visitor (the lead records it); `office` is the
     # question form's (empty on the main article, the office's slug on its page).
-    assert fields == {"referrer": "", "elapsed": "", "language": "en", "office": ""}
+    # `phq9` stays empty unless the visitor chose to send their self-check with the request.
+    assert fields == {"referrer": "", "elapsed": "", "language": "en", "phq9": "", "office": ""}
 
 
 def test_thanks_page_is_noindex_and_lists_the_phones(client, app):

@@ -4,7 +4,7 @@ import pytest
 from conftest import browser_headers, valid_data
 
 PUBLIC = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/thanks", "/thanks/support",
-          "/privacy", "/sitemap.xml", "/robots.txt"]  # fmt: skip
+          "/privacy", "/phq-9", "/es/phq-9", "/sitemap.xml", "/robots.txt"]  # fmt: skip
 
 
 def assert_leaves_no_trace(response):

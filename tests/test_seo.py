@@ -11,7 +11,7 @@ from werkzeug.exceptions import abort
 
 from microsite import create_app
 
-INDEXABLE = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/privacy"]
+INDEXABLE = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/privacy", "/phq-9"]
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_every_indexable_page_has_its_own_title_description_canonical_and_share_
     assert len(titles) == len(descriptions) == len(INDEXABLE)
 
 
-@pytest.mark.parametrize("path", ["/", "/ketamine-therapy-bradenton", "/privacy", "/thanks"])
+@pytest.mark.parametrize("path", ["/", "/ketamine-therapy-bradenton", "/privacy", "/thanks", "/phq-9"])
 def test_nothing_is_fetched_from_another_site_and_nothing_is_inline(site, path):
     """No CDN, font or tracker; nothing the Content-Security-Policy (script-src/style-src 'self') refuses."""
     html = site.test_client().get(path).get_data(as_text=True)

@@ -36,9 +36,9 @@ from microsite.models import Lead
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "microsite" / "translations" / "es" / "LC_MESSAGES" / "messages.po"
 ENGLISH_PUBLIC = ["/", "/ketamine-therapy-bradenton", "/ketamine-therapy-sarasota", "/thanks",
-                  "/thanks/support", "/privacy"]  # fmt: skip
+                  "/thanks/support", "/privacy", "/phq-9"]  # fmt: skip
 SPANISH_PUBLIC = ["/es/", "/es/terapia-con-ketamina-bradenton", "/es/terapia-con-ketamina-sarasota",
-                  "/es/gracias", "/es/gracias/apoyo", "/es/privacidad"]  # fmt: skip
+                  "/es/gracias", "/es/gracias/apoyo", "/es/privacidad", "/es/phq-9"]  # fmt: skip
 LEFT_IN_ENGLISH = ["Request a consultation", "Call or text", "Privacy notice", "Please", "Skip to content",
                    "Office hours", "What happens next", "Sources"]  # fmt: skip
 FERNANDEZ_HUERTA_TARGET = 70  # "bastante fácil" (70–80) or easier

@@ -11,6 +11,7 @@ from flask import Flask, current_app
 
 from .article import ARTICLE_FILE, ARTICLE_FILE_ES, Article, load_article
 from .clinic import Clinic, load_clinic
+from .phq9 import BAND_NAMES, questionnaire_in
 
 
 def current_clinic() -> Clinic:
@@ -43,3 +44,5 @@ def init_app(app: Flask) -> None:
     app.extensions["articles"] = articles
     app.extensions["article"] = articles["en"]
     app.jinja_env.globals.update(clinic=clinic, article=articles["en"], articles=articles)
+    # The self-check's validated wording, and its severity bands mildest first (phq9.py).
+    app.jinja_env.globals.update(phq9_in=questionnaire_in, phq9_bands=BAND_NAMES)

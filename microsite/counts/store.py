@@ -40,7 +40,8 @@ _DAY_LOCK = 0x70766331
 
 
 def find_counted_paths(app: Flask) -> frozenset[str]:
-    """The public pages whose views are counted: the article, each office's page, privacy, thanks.
+    """The public pages whose views are counted: the article, each office's page, the self-check (its
+    path only: nothing of the answers), privacy, thanks.
 
     Not sitemap.xml or robots.txt, which no person reads; no staff page, error or made-up path.
     """
@@ -52,6 +53,7 @@ def find_counted_paths(app: Flask) -> frozenset[str]:
             for endpoint, values in [
                 ("pages.index", {}),
                 *(("pages.location", {"slug": office.slug}) for office in offices),
+                ("pages.phq9_page", {}),
                 ("pages.privacy", {}),
                 ("pages.thanks", {}),
             ]

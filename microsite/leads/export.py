@@ -21,6 +21,8 @@ COLUMNS = [
     ("contact_method", lambda lead: lead.contact_method),
     ("best_time", lambda lead: lead.best_time),
     ("message", lambda lead: lead.message),
+    ("phq9_total", lambda lead: lead.phq9_total),
+    ("phq9_band", lambda lead: lead.phq9_band),
     ("utm_source", lambda lead: lead.utm_source),
     ("utm_medium", lambda lead: lead.utm_medium),
     ("utm_campaign", lambda lead: lead.utm_campaign),

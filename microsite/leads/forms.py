@@ -23,6 +23,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from ..content import current_clinic
+from ..content.phq9 import parse as parse_phq9
 
 # Invisible characters that change how text reads or where it breaks, without showing: the zero-width
 # space, the direction marks (LRM, RLM, Arabic letter mark) and overrides, the word joiner, the byte-
@@ -154,6 +155,13 @@ class PublicForm(FlaskForm):
         return None
 
 
+# Only a hand-made or damaged request gets here: the self-check's own code writes nine digits, maybe ten.
+PHQ9_UNREADABLE = _l(
+    "We could not read the self-check answers sent with this request, so we left them out. Press Send my "
+    "request to send it without them, or take the self-check again."
+)
+
+
 class ConsultationForm(PublicForm):
     full_name = StringField(
         _l("Full name"),
@@ -208,6 +216,9 @@ class ConsultationForm(PublicForm):
     landing = HiddenField()
     # The language of the page the form is on: part of that page's cached bytes, the same for everyone.
     language = HiddenField(default="en")
+    # The PHQ-9 self-check's answers, only when the visitor chose to send them (content/phq9.py): filled
+    # by static/site.js from this tab's sessionStorage, or by the self-check's result page without it.
+    phq9 = HiddenField()
 
     def __init__(self, *args, offices=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -231,6 +242,14 @@ class ConsultationForm(PublicForm):
         self.email_normalized = checked_email(field.data)
 
     validate_message = printable_text
+
+    def validate_phq9(self, field):
+        if field.data and parse_phq9(field.data) is None:
+            raise ValidationError(PHQ9_UNREADABLE)
+
+    def phq9_answers(self):
+        """The self-check sent with the form (content.phq9.Answers), or None."""
+        return parse_phq9(self.phq9.data)
 
     # -- what the service stores -------------------------------------------------
 

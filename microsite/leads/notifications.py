@@ -74,6 +74,9 @@ def lead_data(lead: Lead) -> dict:
             email=lead.email,
             best_time=lead.best_time,
             message=lead.message,
+            # The self-check's total and band only; its answers stay in the staff inbox.
+            phq9_total=lead.phq9_total,
+            phq9_band=lead.phq9_band,
         )
     return data
 

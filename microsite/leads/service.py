@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, insert, or_, select
 
 from ..content.clinic import Clinic
+from ..content.phq9 import parse as parse_phq9
 from ..crisis import alerts
 from ..database import write_connection
 from ..metrics import count_created
@@ -73,13 +74,16 @@ class Captured:
 
 
 def urgent(lead: dict, clinic: Clinic) -> bool:
-    """Whether what the visitor sent suggests they may be in crisis: their message has crisis words.
+    """Whether what the visitor sent suggests they may be in crisis: their message has crisis words, or
+    the PHQ-9 self-check they sent with it has item 9 (thoughts of being better off dead or of self-harm)
+    above 0, which calls for a crisis response whatever the total (content/phq9.py).
 
     The one place that decides it, from the lead's values as they are stored: an urgent lead's staff
     email says URGENT first, the visitor's thank-you page begins with the crisis lines (988, 911), and
     one that also looks like spam still raises the office's crisis alert (crisis/alerts.py).
     """
-    return clinic.suggests_crisis(lead["message"] or "")
+    self_check = parse_phq9(lead.get("phq9_items"))
+    return clinic.suggests_crisis(lead["message"] or "") or bool(self_check and self_check.crisis)
 
 
 def _one_at_a_time(connection, fingerprint: str) -> None:
@@ -98,6 +102,7 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
     fingerprint = form.fingerprint()
     spam_reason = form.spam_reason()
     now = utcnow()
+    phq9 = form.phq9_answers()
     limit = current_app.config["LEADS_PER_CONTACT_PER_HOUR"]
     # Everything is built before the transaction, which holds SQLite's one write lock: inside, a few
     # prepared Core statements and the commit (no ORM session, no unit of work, no reload).
@@ -120,6 +125,10 @@ def capture(form: ConsultationForm, clinic: Clinic, attribution: dict[str, str |
         "consent_at": now,
         "created_at": now,
         **attribution,
+        "phq9_items": phq9.code[:9] if phq9 else None,
+        "phq9_total": phq9.total if phq9 else None,
+        "phq9_band": phq9.band if phq9 else None,
+        "phq9_difficulty": phq9.difficulty if phq9 else None,
     }
     lead_values["urgent"] = urgent(lead_values, clinic)
     notification_values = {

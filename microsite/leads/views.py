@@ -43,6 +43,8 @@ def consultation():
     # The page's language, for its messages, the page shown again and the thank-you page.
     g.language = form.language_code()
     if not form.validate():
+        if form.phq9.errors:
+            form.phq9.data = ""  # unreadable answers are left out: Send again sends the request without them
         return render_form_again(form, 422)
     try:
         captured = capture(form, current_clinic(), attribution(form, form.landing.data))

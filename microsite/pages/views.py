@@ -10,11 +10,12 @@ import logging
 from collections.abc import Callable
 from contextvars import ContextVar
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, g, render_template, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..content import current_clinic
+from ..content import current_clinic, phq9
 from ..extensions import db
 from ..i18n import alternates as alternates_of
 from ..i18n import in_language
@@ -125,6 +126,45 @@ def question_thanks(lang: str):
 def privacy(lang: str):
     alternates = alternates_of("pages.privacy")
     return public_page(in_language(lang, lambda: render_template("privacy.html", alternates=alternates)))
+
+
+@bp.get("/phq-9", defaults=EN)
+@bp.get("/es/phq-9", defaults=ES)
+def phq9_page(lang: str):
+    """The self-check, public and cached: with JavaScript the score is worked out on the page
+    (static/phq9.js) and no answer leaves the browser unless the visitor sends it with a request."""
+    alternates = alternates_of("pages.phq9_page")
+    return public_page(
+        in_language(lang, lambda: render_template("phq9.html", answered={}, alternates=alternates))
+    )
+
+
+@bp.post("/phq-9", defaults=EN)
+@bp.post("/es/phq-9", defaults=ES)
+def phq9_result(lang: str):
+    """The self-check's result without JavaScript: the same result the page's script shows, answered
+    `no-store` (security.py's default) and kept nowhere. Nothing here stores, logs or sends the answers.
+
+    All nine answered: the result, and the consultation form carrying the answers for the visitor to
+    send if they choose. Some missing: the questions again with the answers kept (422), and the crisis
+    notice first if item 9 is answered above 0.
+    """
+    answered = phq9.answered_in(request.form)
+    answers = phq9.complete(answered)
+    if answers is None:
+        return render_template("phq9.html", answered=answered, missing=True, token=g.get("needs_token")), 422
+    form = blank_form(language=lang)
+    form.phq9.data = answers.code
+    return render_template("phq9_result.html", answers=answers, form=form)
+
+
+@bp.errorhandler(CSRFError)
+def phq9_token_missing(error: CSRFError):
+    """The self-check posted by a browser that vouched for nothing (crossorigin.py): its answers again,
+    with a token, to press the button once more. A cross-site post never gets here: it is a 403, so no
+    other site can show a visitor a "result" it made up."""
+    answered = phq9.answered_in(request.form)
+    return render_template("phq9.html", answered=answered, expired=True, token=True), 400
 
 
 @bp.get("/sitemap.xml")

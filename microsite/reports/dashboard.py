@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from ..clinictime import clinic_today, day_start, period_bucket
 from ..content import current_clinic
+from ..content.phq9 import BAND_NAMES
 from ..extensions import db
 from ..models import Lead, LeadStatus, Notification, NotificationStatus, utcnow
 
@@ -66,6 +67,19 @@ def by_source(since_weeks: int = WEEKS, top: int = 10) -> list[Bar]:
     for utm, ref, n in rows:
         counter[source_of(utm, ref)] += n
     return [Bar(label, value) for label, value in counter.most_common(top)]
+
+
+def by_phq9_band(since_weeks: int = WEEKS) -> list[Bar]:
+    """Real requests sent with a PHQ-9 self-check, per severity band, mildest first: counts only."""
+    since = utcnow() - timedelta(weeks=since_weeks)
+    counts = dict(
+        db.session.execute(
+            select(Lead.phq9_band, func.count())
+            .where(Lead.created_at >= since, Lead.status != LeadStatus.SPAM, Lead.phq9_band.is_not(None))
+            .group_by(Lead.phq9_band)
+        ).all()
+    )
+    return [Bar(band, counts.get(band, 0)) for band in BAND_NAMES]
 
 
 def delivery_health() -> list[Bar]:

@@ -50,6 +50,7 @@ def dashboard_page():
         per_office=per_office,
         offices=current_clinic().offices,
         sources=dashboard.by_source(),
+        phq9_bands=dashboard.by_phq9_band(),
         health=dashboard.delivery_health(),
         speed=speed.by_office_and_week(weeks, utcnow()),  # reports/speed.py, staff/_speed.html
         conversion=report_from_request(),  # also /staff/conversion.csv
