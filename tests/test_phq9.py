@@ -14,17 +14,15 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import SITE_URL, browser_headers, hidden_fields, submit, text_of
+from conftest import SITE_URL, add_staff, browser_headers, hidden_fields, staff_login, submit, text_of
 from sqlalchemy import func, inspect, select, text
 
 from microsite.content import phq9
-from microsite.database import writing
 from microsite.extensions import db
 from microsite.leads.notifications import lead_data
 from microsite.leads.service import urgent
 from microsite.models import Lead
 from microsite.notify.outbox import run_once
-from microsite.staff import accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 # A verbatim copy of SOURCES.md's PHQ-9 section, so the suite runs from a clone that has no ../shared/;
@@ -422,17 +420,12 @@ def test_the_webhook_carries_total_and_band_only_when_full(app, client, detail):
     assert "012301230" not in str(data) and "phq9_items" not in data
 
 
-EMAIL, PASSWORD = "staff@example.com", "correct horse battery"
-
-
 @pytest.fixture
 def staff_client(app, client):
-    with app.app_context(), writing():
-        accounts.create(EMAIL, PASSWORD)
-    fields = hidden_fields(client.get("/staff/login").get_data(as_text=True))
-    assert (
-        client.post("/staff/login", data={**fields, "email": EMAIL, "password": PASSWORD}).status_code == 303
-    )
+    """A manager, logged in with the password and the authenticator code."""
+    with app.app_context():
+        add_staff("staff@example.com")
+    assert staff_login(client, "staff@example.com").status_code == 303
     return client
 
 
