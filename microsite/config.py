@@ -15,6 +15,8 @@ from .ratelimit import default_storage_uri
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CLINIC_FILE = Path(__file__).resolve().parent / "content" / "clinic.toml"
+# Werkzeug's scrypt with its default cost (N=2^15, r=8, p=1: about a fifth of a second a check).
+PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 (a method name, not a password)
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -99,6 +101,8 @@ def from_env(instance_path: Path, env: dict[str, str] | None = None) -> dict[str
         "STAFF_SECOND_FACTOR": (get("STAFF_SECOND_FACTOR") or "required").strip().lower(),
         # A staff login unused this long opens nothing (automatic logoff); the absolute limit stays.
         "STAFF_IDLE_MINUTES": _float(get("STAFF_IDLE_MINUTES"), 30.0),
+        # Not an environment setting: Werkzeug's scrypt at its own cost. Only a test may lower it.
+        "PASSWORD_HASH_METHOD": PASSWORD_HASH_METHOD,
         # Both offices are on Florida's west coast; staff read times on their own clock.
         # Unset: the clinic file's `timezone`, else America/New_York (content.init_app).
         "STAFF_TIMEZONE": get("STAFF_TIMEZONE") or None,
@@ -305,6 +309,8 @@ def finalize(config: dict[str, Any], instance_path: Path, serving: bool = True) 
         raise RuntimeError("STAFF_SECOND_FACTOR must be 'required' or 'optional'")
     if not config["STAFF_IDLE_MINUTES"] > 0:
         raise RuntimeError("STAFF_IDLE_MINUTES must be a number of minutes above 0")
+    if config["PASSWORD_HASH_METHOD"] != PASSWORD_HASH_METHOD and not config.get("TESTING"):
+        raise RuntimeError(f"PASSWORD_HASH_METHOD is {PASSWORD_HASH_METHOD!r} outside tests")
     if config["SITE_URL"].startswith("https://"):
         config["SESSION_COOKIE_SECURE"] = True
         # A `__Host-` cookie is kept by the browser only if Secure, with Path=/ and no Domain: no

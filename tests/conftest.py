@@ -27,6 +27,7 @@ from flask import Flask
 from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, text, update
 from sqlalchemy.pool import NullPool
+from werkzeug.security import generate_password_hash
 
 from microsite import create_app
 from microsite.database import writing
@@ -222,6 +223,7 @@ def make_config(database_url: str, tmp_path, **overrides) -> dict:
         # Flask's test client names the host "localhost", live_server() and the browser 127.0.0.1: the
         # names this machine's tests reach the app by, besides SITE_URL's (its own host gets a 400).
         "TRUSTED_HOSTS": ["localhost", "127.0.0.1"],
+        "PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH_METHOD,
     }
     config.update(overrides)
     return config
@@ -309,10 +311,16 @@ def submit(client, path: str = "/", headers: dict[str, str] | None = None, **ove
 STAFF_PASSWORD = "correct horse battery"
 
 
+# scrypt at 1/32 of its production cost: every login in the suite checks a password, and the cost is
+# read from the hash, so the production cost would be most of a staff test's time. Production's own
+# cost is tested where it matters (tests/test_staff_security.py, tests/test_write_lock.py).
+TEST_PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
+
+
 @cache
 def password_hash(password: str) -> str:
     """scrypt once per password for the whole run: a test's account is made with the hash, not the work."""
-    return accounts.hash_password(password)
+    return generate_password_hash(password, method=TEST_PASSWORD_HASH_METHOD)
 
 
 def totp_secret_of(email: str) -> str:

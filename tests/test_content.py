@@ -32,7 +32,7 @@ SEED_HEADINGS = [
     "Insights from Recent Studies",
 ]
 # Claims the FTC's Health Products Compliance Guidance and Florida's rule 64B8-11.001 treat as needing
-# proof, and the seed's promotional phrases (item 7).
+# proof, and the seed's promotional phrases.
 PROMOTIONAL = [
     "groundbreaking",
     "effective results",
@@ -155,7 +155,7 @@ def article_body_blocks(html: str) -> list[str]:
     return [b if b[-1] in ".?!:" else b + "." for b in blocks if b]
 
 
-# -- items 1-4: the four sentences that said more than their studies ------------------------------
+# -- the four sentences that said more than their studies ------------------------------
 
 
 def test_murrough_2013_is_quoted_for_what_it_measured(landing):
@@ -207,7 +207,7 @@ def test_zarate_2006_is_a_crossover_trial_not_the_first(landing):
     assert "A crossover trial in 18 people" in text_of(listed)
 
 
-# -- items 5-7: the disclaimer, the risks, no promotion -------------------------------------------
+# -- the disclaimer, the risks, no promotion -------------------------------------------
 
 
 def test_the_spravato_approvals_monitoring_and_the_2023_warning_are_stated(landing):
@@ -367,7 +367,7 @@ def test_the_alternatives_are_side_by_side_in_a_labelled_table(landing):
     assert "augmentation" in text_of(html)
 
 
-# -- item 8: a privacy notice true in both email modes ---------------------------------------------
+# -- a privacy notice true in both email modes ---------------------------------------------
 
 
 def privacy_text(app) -> str:
@@ -485,7 +485,7 @@ def test_both_notices_state_the_settings_periods(tmp_path, path):
     assert re.search(r"\b21 (days|días)\b", text) and re.search(r"\b9 (days|días)\b", text)
 
 
-# -- item 9: the promise fits every way of being contacted ----------------------------------------
+# -- the promise fits every way of being contacted ----------------------------------------
 
 
 @pytest.mark.parametrize("path", [*ARTICLE_PAGES, "/thanks"])
@@ -502,7 +502,7 @@ def test_a_clinic_file_that_promises_a_call_is_refused(tmp_path):
         load_clinic(path)
 
 
-# -- items 10 and 12: what happens next; the clinic's own facts only when given -------------------
+# -- what happens next; the clinic's own facts only when given -------------------
 
 
 def test_what_a_visit_is_like_comes_from_the_studies_and_the_label_only(landing):
@@ -604,7 +604,7 @@ def test_the_reviewer_line_shows_the_license_type_when_given(tmp_path):
     assert '"credentialCategory": "Florida-licensed physician"' in html.replace('":"', '": "')
 
 
-# -- item 11: readability ---------------------------------------------------------------------------
+# -- readability ---------------------------------------------------------------------------
 
 
 def test_the_article_body_reads_at_grade_8_or_so(landing):
@@ -618,7 +618,7 @@ def test_the_article_body_reads_at_grade_8_or_so(landing):
         assert term in body, term
 
 
-# -- item 12: sources ----------------------------------------------------------------------------------
+# -- sources ----------------------------------------------------------------------------------
 
 
 def test_sources_are_numbered_in_the_order_the_page_first_cites_them(landing, site):
@@ -651,7 +651,7 @@ def test_a_source_never_cited_stops_start_up(tmp_path):
         load_article(path)
 
 
-# -- item 15: coordinates ----------------------------------------------------------------------------
+# -- coordinates ----------------------------------------------------------------------------
 
 
 def test_an_office_position_out_of_range_stops_start_up(tmp_path):

@@ -336,7 +336,7 @@ def test_no_page_repeats_an_id(documents):
 
 
 def test_a_chart_figure_has_its_caption_first_or_last(documents):
-    """A <figcaption> between the chart and its table made the dashboard's <figure> invalid (item 15)."""
+    """A <figcaption> between the chart and its table made the dashboard's <figure> invalid."""
     figures = re.findall(r"<figure\b[^>]*>(.*?)</figure>", documents["staff-dashboard"], re.S)
     assert figures
     for figure in figures:

@@ -34,7 +34,7 @@ def usual_umask():
     os.umask(previous)
 
 
-# -- item 6: what the app writes only its user can read ------------------------------------------
+# -- what the app writes only its user can read ------------------------------------------
 
 
 def test_what_the_app_writes_only_its_user_can_read_and_static_files_stay_public(tmp_path, usual_umask):
@@ -97,7 +97,7 @@ def _lead_of(path: Path) -> int:
     return int(re.search(r"-lead-(\d+)-notification-", path.name).group(1))
 
 
-# -- item 7: one set of counters for every worker ------------------------------------------------
+# -- one set of counters for every worker ------------------------------------------------
 
 
 def test_two_app_instances_on_the_same_counter_file_count_together(tmp_path):
@@ -242,7 +242,7 @@ def test_the_stated_limit_holds_across_gunicorn_workers(tmp_path, started):
     assert len(workers()) >= 2, f"the POSTs did not reach several workers: {workers()}"
     assert sorted(answers) == [303] * 2 + [429] * (len(answers) - 2), sorted(answers)
     assert database.count("lead") == 2
-    # What the workers wrote is theirs alone (item 6, from a real server), the staff emails included.
+    # What the workers wrote is theirs alone (from a real server), the staff emails included.
     deadline = time.monotonic() + 30
     while len(list((tmp_path / "mail").glob("*.eml"))) < 2:
         assert time.monotonic() < deadline, server.output()

@@ -22,6 +22,7 @@ from sqlalchemy import func, inspect, select, text, update
 from test_staff import EMAIL, PASSWORD, code_step, csrf, enable_totp, goes_to_login, login, password_only
 
 from microsite import create_app
+from microsite.config import PASSWORD_HASH_METHOD
 from microsite.database import write_connection, writing
 from microsite.extensions import db
 from microsite.models import LoginThrottle, StaffSession, StaffUser, utcnow
@@ -79,7 +80,7 @@ def logout(client):
     return client.post("/staff/logout", data={"csrf_token": csrf(client, "/staff/")})
 
 
-# -- item 3: throttling instead of a lockout --------------------------------------------
+# -- throttling instead of a lockout --------------------------------------------
 
 
 def test_a_stranger_is_throttled_while_the_owner_logs_in_from_their_own_address(app, staff):
@@ -113,6 +114,10 @@ def test_an_unknown_account_is_throttled_exactly_like_a_real_one(app, staff, cap
 def test_a_throttled_attempt_takes_as_long_as_a_wrong_password(app, staff):
     """Throttled, the password is still hashed: the answer's time does not tell it apart."""
     app.config["STAFF_THROTTLE_AFTER"] = 3
+    # Production's scrypt cost, both for the account's hash and the one a throttled attempt checks.
+    app.config["PASSWORD_HASH_METHOD"] = PASSWORD_HASH_METHOD
+    with app.app_context(), writing():
+        accounts.set_password(accounts.find(EMAIL), PASSWORD)
     stranger = client_from(app, STRANGER)
 
     def timed() -> float:
@@ -174,7 +179,7 @@ def test_reset_password_forgets_the_failed_logins(app, runner, staff):
     assert login(stranger, password="a brand new password").status_code == 303
 
 
-# -- item 4: a login ends on the server ----------------------------------------------------
+# -- a login ends on the server ----------------------------------------------------
 
 
 def copy_of(app, client):
@@ -255,7 +260,7 @@ def test_expired_logins_are_deleted_at_the_next_login(app, client, staff):
     assert session_rows(app) == 1
 
 
-# -- item 5: each failure counts and each code works once, with parallel requests --------------
+# -- each failure counts and each code works once, with parallel requests --------------
 
 
 def at_once(clients, send) -> list:
@@ -324,7 +329,7 @@ def test_the_same_codes_work_once_in_parallel(app, staff):
     assert throttle_rows(app)["", OWNER] == 6  # each refused code counted
 
 
-# -- item 11: nothing typed makes a log line ---------------------------------------------------
+# -- nothing typed makes a log line ---------------------------------------------------
 
 
 def test_control_characters_in_a_login_email_make_no_fake_log_line(app, client, staff, caplog):
@@ -341,7 +346,7 @@ def test_control_characters_in_a_login_email_make_no_fake_log_line(app, client, 
     assert "\\u2028\\x1b[2k" in message
 
 
-# -- item 12: the account page's checks -----------------------------------------------------------
+# -- the account page's checks -----------------------------------------------------------
 
 
 def test_the_account_pages_password_checks_count_in_the_login_throttle(app, staff):
@@ -382,7 +387,7 @@ def test_turning_the_second_step_off_needs_a_code_too(app, unenrolled):
         assert accounts.find(EMAIL).totp_secret is None
 
 
-# -- item 17: the TOTP secret stays on the server, the cookie is `__Host-` over HTTPS --------------
+# -- the TOTP secret stays on the server, the cookie is `__Host-` over HTTPS --------------
 
 
 def cookie_contents(app, client) -> str:
@@ -441,7 +446,7 @@ def test_the_session_cookie_is_host_prefixed_over_https(database_url, tmp_path, 
             db.engine.dispose()
 
 
-# -- item 8 (the login's part): the rate limit comes before the token check -----------------------
+# -- the rate limit comes before the token check -----------------------
 
 
 def test_login_posts_without_a_token_are_rate_limited_before_the_token_check(database_url, tmp_path):
@@ -510,3 +515,13 @@ def test_migration_0004_upgrades_and_downgrades_with_the_accounts_kept(database_
             with db.engine.begin() as conn:
                 conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
             db.engine.dispose()
+
+
+def test_passwords_are_hashed_at_scrypts_own_cost_which_only_tests_may_lower(database_url, tmp_path):
+    config = make_config(database_url, tmp_path)
+    del config["PASSWORD_HASH_METHOD"]
+    with create_app(config).app_context():
+        assert accounts.hash_password(PASSWORD).startswith("scrypt:32768:8:1$")
+    serving = {**make_config(database_url, tmp_path), "TESTING": False, "SECRET_KEY": "k" * 64}
+    with pytest.raises(RuntimeError, match="PASSWORD_HASH_METHOD is 'scrypt' outside tests"):
+        create_app(serving)

@@ -43,9 +43,10 @@ from processes import (
     visitor_data,
 )
 from sqlalchemy import insert
+from werkzeug.security import generate_password_hash
 
+from microsite.config import PASSWORD_HASH_METHOD
 from microsite.models import Lead, LeadStatus, StaffUser
-from microsite.staff.accounts import hash_password
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +97,7 @@ def insert_leads_and_accounts(database: Database, count: int, accounts: list[str
         }
         for n in range(count)
     ]
-    password_hash = hash_password(PASSWORD)
+    password_hash = generate_password_hash(PASSWORD, method=PASSWORD_HASH_METHOD)  # production's cost
     staff = [{"email": email, "password_hash": password_hash, "active": True} for email in accounts]
     with database.engine.begin() as conn:
         conn.execute(insert(Lead.__table__), leads)

@@ -11,6 +11,7 @@ import time
 from functools import cache
 
 import pyotp
+from flask import current_app
 from sqlalchemy import or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
@@ -39,8 +40,8 @@ def normalize_email(email: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    """Werkzeug's scrypt, with a random salt per password."""
-    return generate_password_hash(password, method="scrypt")
+    """Werkzeug's scrypt (PASSWORD_HASH_METHOD: its default cost), with a random salt per password."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
 def password_problem(password: str, email: str = "") -> str | None:
@@ -73,9 +74,15 @@ def valid_role(role: str, offices: list[str]) -> str | None:
     return None
 
 
-@cache
 def _dummy_hash() -> str:
-    return hash_password(secrets.token_hex(16))
+    """What a failed login is checked against when there is no password to check: made once per
+    process and cost, so that it takes as long as checking a real one, not twice as long."""
+    return _random_hash(current_app.config["PASSWORD_HASH_METHOD"])
+
+
+@cache
+def _random_hash(method: str) -> str:
+    return generate_password_hash(secrets.token_hex(16), method=method)
 
 
 def find(email: str) -> StaffUser | None:
