@@ -155,9 +155,9 @@ def postgres_engine(postgres_url):
 
 
 def empty_postgres(engine) -> None:
-    """The models' tables, empty, their ids starting again at 1: one TRUNCATE instead of dropping and
-    making the schema for every test. A test that dropped or changed tables gets them made again."""
-    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    """The models' tables, empty, their ids starting again at 1, in one round trip. DELETE rather than
+    TRUNCATE: a test leaves a few rows, and TRUNCATE's new files for fifteen tables cost four times
+    as much. A test that dropped or changed tables gets them made again."""
     with engine.begin() as conn:
         have = {
             r[0]
@@ -167,7 +167,12 @@ def empty_postgres(engine) -> None:
             db.metadata.drop_all(conn)
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
             db.metadata.create_all(conn)
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        sequences = conn.scalars(
+            text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+        ).all()
+        statements = [f'DELETE FROM "{t.name}"' for t in reversed(db.metadata.sorted_tables)]
+        statements += [f'ALTER SEQUENCE "{name}" RESTART' for name in sequences]
+        conn.exec_driver_sql("; ".join(statements))
 
 
 @pytest.fixture(scope="session")
