@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
-from gunicorn.glogging import Logger
 
 
 def printable(text: str, limit: int = 254) -> str:
@@ -15,20 +14,6 @@ def printable(text: str, limit: int = 254) -> str:
         ch if ch.isprintable() and ch != "\\" else ch.encode("unicode_escape").decode("ascii")
         for ch in text[:limit]
     )
-
-
-class AccessLogger(Logger):
-    """gunicorn's logger (gunicorn.conf.py's `logger_class`), its access log's every field escaped.
-
-    gunicorn writes the decoded path, the headers and the request line as they came: `/x%0aforged`
-    would start a second line that looks like ours. Here each field goes through `printable` first.
-    """
-
-    def atoms(self, resp, req, environ, request_time):
-        return {
-            key: printable(value, limit=4096) if isinstance(value, str) else value
-            for key, value in super().atoms(resp, req, environ, request_time).items()
-        }
 
 
 def init_app(app: Flask) -> None:

@@ -125,6 +125,8 @@ def pytest_collection_modifyitems(items):
     """Under pytest-xdist (`--dist loadgroup`) a module that drives Chromium or starts servers runs in
     one worker: its browser and module-scoped server start once, and no more than one such test per
     worker competes for the cores. The in-process tests are spread over every worker."""
+    if not items or not items[0].config.pluginmanager.has_plugin("xdist"):
+        return  # run without pytest-xdist (`-p no:xdist`): one process, no groups
     for item in items:
         if item.get_closest_marker("browser") or item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from microsite import create_app
 from microsite.database import writing
 from microsite.extensions import db
+from microsite.logs import printable
 from microsite.models import Lead, LeadStatus, Notification, NotificationStatus, utcnow
 from microsite.notify.outbox import run_once
 
@@ -365,8 +366,6 @@ def test_logs_carry_lead_ids_never_personal_data(app, client, smtp, caplog):
 
 
 def test_text_from_outside_cannot_forge_a_log_line():
-    from microsite.logs import printable
-
     assert (
         printable("/x\n2026-11-30 INFO microsite: lead 9 stored")
         == "/x\\n2026-11-30 INFO microsite: lead 9 stored"
