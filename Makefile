@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
+# Compiled modules are kept (__pycache__, ignored by git), even where the shell says not to write them:
+# every server process a test starts would otherwise compile the app and its libraries again (a few
+# seconds of CPU each), and pytest would rewrite every test module's asserts again in each worker.
+unexport PYTHONDONTWRITEBYTECODE
 export TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 .PHONY: run dev test test-fast lint db-upgrade outbox bench bench-staff audit clean translations

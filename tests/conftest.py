@@ -512,6 +512,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
+def new_context(browser, **options):
+    """A browser context of the test's own (no cache or cookie from another test), asking for reduced
+    motion: the site scrolls smoothly otherwise, and Playwright waits for every scroll to end."""
+    return browser.new_context(reduced_motion="reduce", **options)
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium through Playwright, started once per test process; skipped locally when missing,

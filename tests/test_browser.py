@@ -10,7 +10,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from conftest import live_server, make_config, unavailable
+from conftest import live_server, make_config, new_context, unavailable
 from sqlalchemy import func, select
 
 from microsite import create_app
@@ -44,7 +44,7 @@ def live(tmp_path_factory):
 
 def open_page(browser, live, viewport=PHONE, javascript=True, bypass_csp=False):
     """A fresh visitor; `page.requests` and `page.errors` record every request and console error."""
-    context = browser.new_context(viewport=viewport, java_script_enabled=javascript, bypass_csp=bypass_csp)
+    context = new_context(browser, viewport=viewport, java_script_enabled=javascript, bypass_csp=bypass_csp)
     page = context.new_page()
     page.requests = []
     page.errors = []

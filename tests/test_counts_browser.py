@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import live_server, make_config
+from conftest import live_server, make_config, new_context
 from sqlalchemy import func, select
 
 from microsite import create_app
@@ -69,7 +69,7 @@ def stored_bytes(path: Path) -> bytes:
 
 
 def test_a_view_adds_one_to_its_counter_and_leaves_no_cookie_or_address(browser, live):
-    context = browser.new_context()
+    context = new_context(browser)
     page = context.new_page()
     key = {"path": "/", "source": "acc-test", "medium": ""}
     before = views(live, "spring", **key)
@@ -90,7 +90,7 @@ def test_a_view_adds_one_to_its_counter_and_leaves_no_cookie_or_address(browser,
 
 
 def test_without_javascript_nothing_is_counted_and_the_page_works(browser, live):
-    context = browser.new_context(java_script_enabled=False)
+    context = new_context(browser, java_script_enabled=False)
     page = context.new_page()
     sent = beacons(page)
     before = views(live)
@@ -108,7 +108,7 @@ def test_global_privacy_control_is_not_counted(browser, live):
     The script still sends its beacon (navigator.globalPrivacyControl is Chromium's undefined), and the
     server, seeing the header, counts nothing. Then a browser whose script sees the setting sends none.
     """
-    context = browser.new_context(extra_http_headers={"Sec-GPC": "1"})
+    context = new_context(browser, extra_http_headers={"Sec-GPC": "1"})
     page = context.new_page()
     with page.expect_response("**/v") as answer:
         page.goto(live.base_url + "/?utm_source=acc-test&utm_campaign=gpc")
@@ -117,7 +117,7 @@ def test_global_privacy_control_is_not_counted(browser, live):
     assert views(live, "gpc") == 0
     context.close()
 
-    context = browser.new_context()
+    context = new_context(browser)
     context.add_init_script(
         "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})"
     )

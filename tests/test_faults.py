@@ -81,10 +81,16 @@ def send_one(server, n: int = 0):
     return response
 
 
-def assert_delivered_once_each(database, mail, expected: int, settle: float = 2.0):
+# Two of the sender's sweeps (OUTBOX_POLL_SECONDS 0.5 in tests/processes.py): long enough for a sweep
+# that wrongly took up a sent or failed notification again to show it.
+TWO_SWEEPS = 1.0
+
+
+def assert_delivered_once_each(database, mail, expected: int):
     """`expected` emails, one per lead, none twice, even after a few more sweeps."""
     assert mail.wait_for(expected, timeout=30) >= expected
-    time.sleep(settle)  # sweeps in the meantime must not send anything again
+    wait_until(lambda: {r.status for r in notifications(database)} == {"sent"}, 15, "every email recorded")
+    time.sleep(TWO_SWEEPS)  # sweeps in the meantime must not send anything again
     ids = mail.handler.message_ids()
     assert len(ids) == expected and len(set(ids)) == expected, ids
     assert database.count("lead") == expected
@@ -169,7 +175,7 @@ def test_a_5xx_answer_marks_the_notification_failed_and_keeps_the_lead(started, 
     [alert] = mail.handler.messages
     assert alert["To"] == "manager@example.com"
     assert alert["Subject"] == f"Outbox: notification {row.id} could not be delivered"
-    time.sleep(2)  # sweeps do not retry a permanent failure, nor tell of it again
+    time.sleep(TWO_SWEEPS)  # sweeps do not retry a permanent failure, nor tell of it again
     [row] = [r for r in notifications(database) if r.lead_id is not None]
     assert row.status == "failed" and row.attempts == 1
     assert database.count("lead") == 1 and mail.handler.count() == 1
@@ -186,7 +192,8 @@ def test_a_connection_dropped_on_quit_after_acceptance_is_not_sent_again(started
     # The contract allows one duplicate with the same Message-ID; the sender ignores a failed
     # QUIT once the server said 250, so there is none at all.
     assert mail.wait_for(1, 15) == 1
-    time.sleep(2)
+    wait_until(lambda: {r.status for r in notifications(database)} == {"sent"}, 15, "the email recorded")
+    time.sleep(TWO_SWEEPS)
     ids = mail.handler.message_ids()
     assert 1 <= len(ids) <= 2 and len(set(ids)) == 1
     [row] = notifications(database)

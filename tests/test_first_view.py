@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import make_config
+from conftest import make_config, new_context
 from werkzeug.serving import make_server
 
 from microsite import create_app
@@ -41,7 +41,7 @@ def served(tmp_path):
 
 
 def test_first_view_of_the_landing_page_is_light(served, browser):
-    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context = new_context(browser, viewport={"width": 390, "height": 844})
     page = context.new_page()
     finished = []
     # A lambda, not finished.append: Playwright cannot wrap a built-in method as a handler.

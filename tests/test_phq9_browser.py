@@ -15,7 +15,7 @@ import logging
 from urllib.parse import parse_qs
 
 import pytest
-from conftest import live_server, make_config
+from conftest import live_server, make_config, new_context
 from sqlalchemy import inspect, select, text
 from test_browser import DESKTOP, axe_violations
 
@@ -42,9 +42,7 @@ def live(tmp_path_factory):
 
 def visit(browser, live, viewport=NARROW, javascript=True, bypass_csp=False):
     """A fresh visitor; `page.sent` records each request's method, URL and body as it leaves the browser."""
-    # Reduced motion: no smooth scrolling under a measurement.
-    context = browser.new_context(viewport=viewport, java_script_enabled=javascript, bypass_csp=bypass_csp,
-                                  reduced_motion="reduce")  # fmt: skip
+    context = new_context(browser, viewport=viewport, java_script_enabled=javascript, bypass_csp=bypass_csp)
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.sent, page.errors = [], []

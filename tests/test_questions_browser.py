@@ -11,7 +11,15 @@ import time
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import SMTPRecorder, add_staff, browser_staff_login, free_port, live_server, make_config
+from conftest import (
+    SMTPRecorder,
+    add_staff,
+    browser_staff_login,
+    free_port,
+    live_server,
+    make_config,
+    new_context,
+)
 from sqlalchemy import select
 from test_browser import DESKTOP, PHONE, axe_violations
 
@@ -53,7 +61,7 @@ def live(tmp_path_factory, inbox):
 
 def open_page(browser, live, viewport=PHONE):
     """A fresh context; CSP is bypassed only so that axe-core can be injected."""
-    context = browser.new_context(viewport=viewport, bypass_csp=True)
+    context = new_context(browser, viewport=viewport, bypass_csp=True)
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.requests = []

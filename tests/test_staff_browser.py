@@ -13,7 +13,7 @@ import logging
 from datetime import timedelta
 
 import pytest
-from conftest import add_staff, browser_staff_login, free_port, live_server, make_config
+from conftest import add_staff, browser_staff_login, free_port, live_server, make_config, new_context
 from test_browser import DESKTOP, PHONE, axe_violations
 
 from microsite import create_app
@@ -96,7 +96,7 @@ def live(tmp_path_factory):
 
 def open_page(browser, live, viewport):
     """A fresh context; CSP is bypassed only so that axe-core can be injected."""
-    context = browser.new_context(viewport=viewport, bypass_csp=True, accept_downloads=True)
+    context = new_context(browser, viewport=viewport, bypass_csp=True, accept_downloads=True)
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.requests = []
