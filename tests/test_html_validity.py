@@ -249,6 +249,11 @@ def vnu_errors(documents, tmp_path_factory) -> dict[str, list[str]]:
     run = subprocess.run(
         [
             java,
+            # A short run: the quick compiler only and one GC thread take half the CPU of the JVM's
+            # defaults; the schema's deep recursion needs a larger stack with them.
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC",
+            "-Xss4m",
             "-jar",
             str(VNU),
             "--format",
