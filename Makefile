@@ -9,7 +9,7 @@ export FLASK_APP := wsgi
 unexport PYTHONDONTWRITEBYTECODE
 export TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run dev test test-fast lint db-upgrade outbox bench bench-staff audit clean translations
+.PHONY: run dev test test-fast fuzz lint db-upgrade outbox bench bench-staff audit clean translations
 
 # uv installs the pinned requirements in seconds where pip takes a minute (docs/dependencies.md).
 UV_VERSION := 0.13.9
@@ -62,6 +62,12 @@ test: $(VENV)/.installed-dev node_modules
 # The in-process tests alone (no browser, no gunicorn or nginx): the edit-test loop.
 test-fast: $(VENV)/.installed-dev node_modules
 	$(PYTEST) -m "not slow and not browser" $(PYTEST_ARGS)
+
+# Every route and method with generated input, on SQLite and PostgreSQL, far longer than the suite's run
+# (tests/test_fuzz.py); a failing example is kept in .hypothesis/ and tried first next time.
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(VENV)/.installed-dev
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:xdist -q tests/test_fuzz.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

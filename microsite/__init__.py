@@ -23,6 +23,7 @@ from . import (
     database,
     errors,
     i18n,
+    inputs,
     leads,
     logs,
     metrics,
@@ -92,6 +93,7 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     limiter.init_app(app)
     crossorigin.init_app(app)  # after the limiter: a refused request still counts
+    inputs.init_app(app)  # after crossorigin: a forged request is a 403 whatever it holds
     content.init_app(app)
     clinictime.init_app(app)  # after content: the offices' hours
     i18n.init_app(app)

@@ -22,6 +22,7 @@ TITLES = {
     404: _l("We could not find that page"),
     405: _l("That is not something this page can do"),
     413: _l("That was more than this form accepts"),
+    415: _l("That request was not in a form this page reads"),
     429: _l("Too many requests in a short time"),
     500: _l("Something went wrong on our side"),
     503: _l("We are briefly unavailable"),

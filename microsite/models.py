@@ -32,6 +32,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Every id is an INTEGER column, 32-bit in PostgreSQL (SQLite's are 64-bit): a number from outside
+# that names a row (a URL, a cursor, a filter) is checked against this before it reaches a query.
+MAX_ID = 2**31 - 1
+
+
 class UTCDateTime(TypeDecorator):
     """An aware UTC datetime on every database (SQLite hands back naive values)."""
 

@@ -9,7 +9,16 @@ import re
 from urllib.parse import quote
 
 import pytest
-from conftest import SITE_URL, browser_headers, hidden_fields, make_config, valid_data
+from conftest import (
+    SITE_URL,
+    add_staff,
+    browser_headers,
+    hidden_fields,
+    make_config,
+    staff_login,
+    submit,
+    valid_data,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
@@ -17,7 +26,7 @@ from sqlalchemy import delete, func, select
 from microsite import create_app
 from microsite.database import writing
 from microsite.extensions import db
-from microsite.models import Lead, LeadStatus, Notification
+from microsite.models import Lead, LeadNote, LeadStatus, LoginThrottle, Notification, Question
 
 # The checks come before any database; what is stored, and how, is tried on both where it is the point.
 
@@ -329,3 +338,108 @@ def test_names_that_need_a_zero_width_joiner_or_accents_are_kept(client, app, na
     response = client.post("/consultation", data=form(client, full_name=name), headers=browser_headers())
     assert response.status_code == 303
     assert stored_lead(app).full_name == name
+
+
+# -- the staff side, query parameters and bodies: the one rule (microsite/inputs.py) -------------
+
+NUL_LOGIN = "staff%00@example.com"
+
+
+def staff_client(app):
+    """A logged-in manager's client, with one lead (#1) and one question (#1) to work on."""
+    client = app.test_client()
+    with app.app_context():
+        add_staff("manager@example.com")
+    assert submit(client).status_code == 303
+    question = {**hidden_fields(client.get("/").get_data(as_text=True)), "question": "Help?", "consent": "y"}
+    assert client.post("/questions", data=question, headers=browser_headers()).status_code == 303
+    assert staff_login(client, "manager@example.com").status_code == 303
+    return client
+
+
+def form_of(client, path: str, **fields) -> bytes:
+    """The page's token and `fields` as a urlencoded body; values are sent as written (%00 stays a NUL)."""
+    token = hidden_fields(client.get(path).get_data(as_text=True))["csrf_token"]
+    return "&".join([f"csrf_token={token}", *(f"{k}={v}" for k, v in fields.items())]).encode()
+
+
+def rows(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.mark.both_databases
+def test_a_nul_in_the_staff_login_email_is_a_422_with_the_fields_message(client, app):
+    """PostgreSQL refuses a NUL with an error: the form refuses it before any query."""
+    body = form_of(client, "/staff/login", email=NUL_LOGIN, password="x")
+    response = client.post("/staff/login", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 422
+    assert "special or invisible characters" in response.get_data(as_text=True)
+    assert rows(app, LoginThrottle) == 0
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize(
+    "path,fields,model",
+    [
+        ("/staff/leads/1/notes", {"body": "Called%00back"}, LeadNote),
+        ("/staff/questions/1", {"answer": "It%00may", "edited_text": "Does it help?"}, None),
+    ],
+)
+def test_a_nul_in_a_staff_form_is_a_422_and_nothing_is_stored(app, path, fields, model):
+    client = staff_client(app)
+    page = path.removesuffix("/notes")
+    response = client.post(path, data=form_of(client, page, **fields), headers=browser_headers(page),
+                           content_type="application/x-www-form-urlencoded")  # fmt: skip
+    assert response.status_code == 422
+    assert "special or invisible characters" in response.get_data(as_text=True)
+    with app.app_context():
+        assert model is None or db.session.scalar(select(func.count()).select_from(model)) == 0
+        assert db.session.scalar(select(Question.answer)) is None
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize(
+    "url",
+    ["/staff/?q=abc%00", "/staff/leads.csv?q=abc%00", "/staff/?q=" + "x" * 501, "/staff/?page=%ff",
+     "/staff/audit?lead=1%00", "/staff/dashboard?since=%00"],
+)  # fmt: skip
+def test_a_query_parameter_the_rule_refuses_is_a_400(app, url):
+    client = staff_client(app)
+    response = client.get(url, headers=browser_headers())
+    assert response.status_code == 400
+    assert "Something in that request did not work" in response.get_data(as_text=True)
+
+
+@pytest.mark.both_databases
+def test_an_id_beyond_the_columns_range_is_a_404(app):
+    client = staff_client(app)
+    assert client.get("/staff/leads/2147483647").status_code == 404
+    assert client.get("/staff/leads/2147483648").status_code == 404
+    assert client.get("/staff/?before=1700000000000000-2147483648").status_code == 400
+
+
+@pytest.mark.parametrize("body", ["[1]", '{"full_name": ["a"]}', "1", '{"full_name": "\\ud800"}'])
+def test_a_json_body_to_a_form_is_a_415_and_stores_nothing(client, app, body):
+    response = client.post("/consultation", data=body, content_type="application/json",
+                           headers=browser_headers())  # fmt: skip
+    assert response.status_code == 415
+    assert count(app) == 0
+
+
+def test_a_multipart_part_without_a_name_is_not_a_field(client, app):
+    boundary = "x1"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+        for k, v in form(client).items()
+    ]
+    body = (
+        "".join(parts)
+        + f"--{boundary}\r\nContent-Disposition: form-data\r\n\r\nnameless\r\n--{boundary}--\r\n"
+    )
+    content_type = f"multipart/form-data; boundary={boundary}"
+    response = client.post(
+        "/consultation", data=body.encode(), content_type=content_type, headers=browser_headers()
+    )
+    assert response.status_code in (303, 400, 422)
+    assert count(app) == (1 if response.status_code == 303 else 0)

@@ -332,18 +332,20 @@ def test_the_same_codes_work_once_in_parallel(app, staff):
 # -- nothing typed makes a log line ---------------------------------------------------
 
 
-def test_control_characters_in_a_login_email_make_no_fake_log_line(app, client, staff, caplog):
+def test_control_characters_in_a_login_email_are_refused_before_any_lookup_or_log_line(
+    app, client, staff, caplog
+):
+    """The rule for text from outside (inputs.py) refuses the field: nothing is looked up or logged, so
+    nothing typed can start a fake log line. (What is logged of a login is escaped too: logs.printable.)"""
     caplog.set_level(logging.INFO, logger="microsite")
     forged = (
         "x@example.com\n2026-11-30T12:00:00\tINFO\tmicrosite.staff:\tstaff\tlogin:\tstaff\t1\u2028\x1b[2K"
     )
     fields = hidden_fields(client.get("/staff/login").get_data(as_text=True))
-    client.post("/staff/login", data={**fields, "email": forged, "password": "guess"})
-    [record] = [r for r in caplog.records if "staff login" in r.getMessage()]
-    message = record.getMessage()
-    assert not any(ch in message for ch in "\n\r\t\x1b\u2028"), message
-    assert "x@example.com\\n2026-11-30t12:00:00\\tinfo" in message  # escaped (and lower-cased)
-    assert "\\u2028\\x1b[2k" in message
+    response = client.post("/staff/login", data={**fields, "email": forged, "password": "guess"})
+    assert response.status_code == 422
+    assert "special or invisible characters" in response.get_data(as_text=True)
+    assert [r.getMessage() for r in caplog.records if "staff login" in r.getMessage()] == []
 
 
 # -- the account page's checks -----------------------------------------------------------

@@ -25,7 +25,7 @@ from ..content import current_clinic
 from ..database import writing
 from ..extensions import db
 from ..i18n import LANGUAGES
-from ..leads.forms import clean_hidden
+from ..inputs import cleaned
 from ..models import PageViewCount
 
 # A host name as browsers write it (IDNA, lower case): anything else is not a site's name.
@@ -75,7 +75,7 @@ def find_pages_with_the_form(app: Flask) -> dict[str, tuple[str, ...]]:
 
 def host_of(value: str | None) -> str:
     """A site's host name, without "www.", from a host or a URL; "" for anything that is not one."""
-    text = clean_hidden(value, 300).lower()
+    text = cleaned(value, 300).lower()
     try:
         host = urlsplit(text).hostname if "//" in text else text
     except ValueError:  # "https://[x": not a URL
@@ -88,7 +88,7 @@ def host_of(value: str | None) -> str:
 def tag(value: str | None) -> str:
     """A campaign tag as it is counted: lower case `[a-z0-9._-]`, at most 40 characters; "" when there
     is none, OTHER for anything else (spaces, symbols, another script, a long made-up string)."""
-    text = clean_hidden(value, 100).lower()
+    text = cleaned(value, 100).lower()
     if not text:
         return ""
     return text if _TAG.match(text) else OTHER

@@ -15,7 +15,8 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from flask import current_app, request
 
-from .forms import ConsultationForm, clean_hidden
+from ..inputs import cleaned
+from .forms import ConsultationForm
 
 CAMPAIGN_TAGS = ("utm_source", "utm_medium", "utm_campaign")
 _HOSTNAME = re.compile(r"^[a-z0-9.-]+$")  # an origin's host as browsers send it (IDNA, lower case)
@@ -33,22 +34,22 @@ def _split(url: str) -> SplitResult | None:
 
 def landing_of(form: ConsultationForm) -> str | None:
     """The path and query string of the page the form was sent from, or None when unknown."""
-    carried = clean_hidden(form.landing.data, 500)
+    carried = cleaned(form.landing.data, 500)
     if carried:
         return carried if carried.startswith("/") and not carried.startswith("//") else None
-    referer = _split(clean_hidden(request.referrer, 2000))
+    referer = _split(cleaned(request.referrer, 2000))
     ours = {request.host, urlsplit(current_app.config["SITE_URL"]).netloc}
     if referer is None or referer.netloc not in ours or not referer.path.startswith("/"):
         return None  # no Referer, or another site's page (an old browser's cross-site POST)
     if referer.path == request.path:
         return None  # the form shown again, without its hidden field
-    return clean_hidden(referer.path + (f"?{referer.query}" if referer.query else ""), 500)
+    return cleaned(referer.path + (f"?{referer.query}" if referer.query else ""), 500)
 
 
 def _origin(url: str) -> str | None:
     """Only the site (scheme, host, port) of the page that sent the visitor here: never a path or
     a user name."""
-    parts = _split(clean_hidden(url, 500))
+    parts = _split(cleaned(url, 500))
     if parts is None or parts.scheme not in ("http", "https") or not _HOSTNAME.match(parts.hostname or ""):
         return None
     return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
@@ -59,7 +60,7 @@ def attribution(form: ConsultationForm, landing: str | None) -> dict[str, str | 
     parts = _split(landing or "") or urlsplit("")
     tags = parse_qs(parts.query, keep_blank_values=False)
     values: dict[str, str | None] = {
-        name: clean_hidden(tags.get(name, [""])[0], 100) or None for name in CAMPAIGN_TAGS
+        name: cleaned(tags.get(name, [""])[0], 100) or None for name in CAMPAIGN_TAGS
     }
     values["referrer"] = _origin(form.referrer.data or "")
     values["landing_path"] = parts.path or None

@@ -10,7 +10,6 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -24,19 +23,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 
 from ..content import current_clinic
 from ..content.phq9 import parse as parse_phq9
-
-# Invisible characters that change how text reads or where it breaks, without showing: the zero-width
-# space, the direction marks (LRM, RLM, Arabic letter mark) and overrides, the word joiner, the byte-
-# order mark, the line and paragraph separators, the tag characters; and U+FFFD, what undecodable
-# bytes become. Zero-width (non-)joiners stay: Persian and Indic names need them.
-_INVISIBLE = (
-    "\u200b\u200e\u200f\u061c\u202a-\u202e\u2028\u2029\u2060\u2066-\u2069\ufeff\ufffd\U000e0000-\U000e007f"
-)
-# Control characters, DEL and C1 controls, and the invisible ones: none belongs in a name, phone or
-# address.
-_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]")
-# A message may have line breaks and tabs; it only ever goes into an email body.
-_UNSAFE_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_INVISIBLE}]")
+from ..inputs import Form
 
 LANGUAGES = ("en", "es")  # the languages the public pages are in (the URL says which)
 
@@ -63,27 +50,6 @@ def best_times(offices) -> list[SelectChoice]:
 def _strip(value):
     # Spaces only: a line break or tab is not whitespace to tidy but a character to refuse.
     return value.strip(" ") if isinstance(value, str) else value
-
-
-_SPECIAL_CHARACTERS = _l("Please remove the special or invisible characters from this field.")
-
-
-def _printable(message=_SPECIAL_CHARACTERS):
-    def check(form, field):
-        if field.data and _UNSAFE.search(field.data):
-            raise ValidationError(message)
-
-    return check
-
-
-_no_control_characters = _printable()
-
-
-def clean_hidden(value: str | None, limit: int) -> str:
-    """What a hidden field or a header may give us: printable and short, whatever was sent."""
-    if not value:
-        return ""  # most requests: no campaign tags, no referrer
-    return _UNSAFE.sub("", value).strip()[:limit]
 
 
 _EMAIL_EXAMPLE = _l("Please enter an email address like name@example.com.")
@@ -116,14 +82,9 @@ def checked_email(value: str) -> str:
     return address
 
 
-def printable_text(form, field):
-    """A validator for free text: line breaks and tabs are fine, other control or invisible characters not."""
-    if field.data and _UNSAFE_IN_TEXT.search(field.data):
-        raise ValidationError(_l("Please remove the special or invisible characters from your message."))
-
-
-class PublicForm(FlaskForm):
+class PublicForm(Form):
     """What every public form has besides its own fields: the checks against bots, and the page's language.
+    Every field the visitor fills in follows the one rule for text from outside (inputs.py).
 
     The fields themselves (`website`, `elapsed`, `language`) are declared by each form, with ids of its own:
     two forms share a page.
@@ -132,6 +93,8 @@ class PublicForm(FlaskForm):
     class Meta:
         # crossorigin.py checks every POST before the view runs, and a token only where it must.
         csrf = False
+
+    not_refused = ("website",)  # the honeypot
 
     def language_code(self) -> str:
         """The page's language, one of LANGUAGES; anything else (a hand-made request) is English."""
@@ -169,7 +132,6 @@ class ConsultationForm(PublicForm):
         validators=[
             InputRequired(_l("Please enter your name.")),
             Length(max=100, message=_l("Please shorten your name to 100 characters or fewer.")),
-            _no_control_characters,
         ],
     )
     phone = StringField(
@@ -177,13 +139,12 @@ class ConsultationForm(PublicForm):
         filters=[_strip],
         validators=[
             InputRequired(_l("Please enter a phone number we can call you on.")),
-            _no_control_characters,
         ],
     )
     email = StringField(
         _l("Email"),
         filters=[_strip],
-        validators=[InputRequired(_l("Please enter your email address.")), _no_control_characters],
+        validators=[InputRequired(_l("Please enter your email address."))],
     )
     location = RadioField(
         _l("Which office is nearer to you?"),
@@ -240,8 +201,6 @@ class ConsultationForm(PublicForm):
 
     def validate_email(self, field):
         self.email_normalized = checked_email(field.data)
-
-    validate_message = printable_text
 
     def validate_phq9(self, field):
         if field.data and parse_phq9(field.data) is None:

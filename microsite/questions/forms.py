@@ -1,7 +1,7 @@
 """The question form under the article: the question, an optional name and email, the consent line.
 
 The same defences as the consultation form (leads/forms.py): the honeypot, the time on the page, the
-refusal of invisible characters, the same email check. Its ids are its own, as both forms share a page.
+rule for text from outside (inputs.py), the same email check. Its ids are its own, as both forms share a page.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..content import current_clinic
-from ..leads.forms import PublicForm, _no_control_characters, _strip, checked_email, printable_text
+from ..leads.forms import PublicForm, _strip, checked_email
 
 MAX_LENGTH = 500
 # The line next to the checkbox, stored with the question in the reader's language.
@@ -34,7 +34,6 @@ class QuestionForm(PublicForm):
         validators=[
             DataRequired(_l("Please write your question.")),
             Length(max=MAX_LENGTH, message=_l("Please shorten your question to 500 characters or fewer.")),
-            printable_text,
         ],
     )
     asker = StringField(
@@ -44,14 +43,13 @@ class QuestionForm(PublicForm):
         validators=[
             Optional(),
             Length(max=60, message=_l("Please shorten your name to 60 characters or fewer.")),
-            _no_control_characters,
         ],
     )
     email = StringField(
         _l("Email, to be told when it is answered"),
         id="question-email",
         filters=[_strip],
-        validators=[Optional(), _no_control_characters],
+        validators=[Optional()],
     )
     consent = BooleanField(
         id="question-consent",

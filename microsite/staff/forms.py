@@ -1,8 +1,8 @@
-"""The staff forms. Each POST form carries Flask-WTF's token, checked with Fetch Metadata (crossorigin.py)."""
+"""The staff forms. Each POST form carries Flask-WTF's token, checked with Fetch Metadata (crossorigin.py);
+every field follows the one rule for text from outside (inputs.py)."""
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     EmailField,
@@ -17,6 +17,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..inputs import Form
 from ..models import LeadStatus, QuestionStatus, StaffRole
 from .accounts import password_problem, valid_role
 
@@ -25,13 +26,15 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class LoginForm(FlaskForm):
-    email = EmailField("Email", filters=[_strip], validators=[InputRequired("Please enter your email.")])
+class LoginForm(Form):
+    email = EmailField(
+        "Email", filters=[_strip], validators=[InputRequired("Please enter your email."), Length(max=254)]
+    )
     password = PasswordField("Password", validators=[InputRequired("Please enter your password.")])
     next = HiddenField()
 
 
-class CodeForm(FlaskForm):
+class CodeForm(Form):
     code = StringField(
         "Code from your authenticator app, or a recovery code",
         filters=[_strip],
@@ -39,15 +42,15 @@ class CodeForm(FlaskForm):
     )
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button that changes something: only its CSRF token."""
 
 
-class StatusForm(FlaskForm):
+class StatusForm(Form):
     status = SelectField("Status", choices=[SelectChoice(v, label) for v, label in LeadStatus.LABELS.items()])
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     body = TextAreaField(
         "Add a note",
         filters=[_strip],
@@ -72,7 +75,7 @@ LANGUAGE_FILTER = [
 ]
 
 
-class FilterForm(FlaskForm):
+class FilterForm(Form):
     """The inbox filter, read from the query string (a GET form needs no token)."""
 
     class Meta:
@@ -100,7 +103,7 @@ def _new_password_ok(form, field):
         raise ValidationError(problem)
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(Form):
     account_email = ""  # the account's address, which a new password must not be built from
     current = PasswordField("Current password", validators=[InputRequired("Please enter your password.")])
     new = PasswordField(
@@ -111,7 +114,7 @@ class PasswordChangeForm(FlaskForm):
     )
 
 
-class TotpConfirmForm(FlaskForm):
+class TotpConfirmForm(Form):
     code = StringField(
         "The 6-digit code your app shows",
         filters=[_strip],
@@ -119,7 +122,7 @@ class TotpConfirmForm(FlaskForm):
     )
 
 
-class TotpOffForm(FlaskForm):
+class TotpOffForm(Form):
     """Both factors again: a password alone, from a session left open, must not remove the second."""
 
     password = PasswordField("Your password", validators=[InputRequired("Please enter your password.")])
@@ -136,14 +139,14 @@ QUESTION_FILTER = [
 ]
 
 
-class QuestionFilterForm(FlaskForm):
+class QuestionFilterForm(Form):
     class Meta:
         csrf = False
 
     status = SelectField("Status", choices=QUESTION_FILTER, validators=[Optional()])
 
 
-class QuestionForm(FlaskForm):
+class QuestionForm(Form):
     """What staff publish: the question without personal details, the answer, who reviewed it."""
 
     edited_text = TextAreaField(
@@ -173,14 +176,14 @@ class QuestionForm(FlaskForm):
     )
 
 
-class ReauthForm(FlaskForm):
+class ReauthForm(Form):
     """The password again, before a change that matters (a factor, the team, an export)."""
 
     password = PasswordField("Your password", validators=[InputRequired("Please enter your password.")])
     next = HiddenField()
 
 
-class PasskeyNameForm(FlaskForm):
+class PasskeyNameForm(Form):
     """What the account page calls a new passkey: the device it lives on, as its owner names it."""
 
     name = StringField(
@@ -200,7 +203,7 @@ class OfficesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class RoleForm(FlaskForm):
+class RoleForm(Form):
     """A team member's role and offices (admins only)."""
 
     role = SelectField("Role", choices=ROLE_CHOICES)
@@ -228,7 +231,7 @@ class InviteForm(RoleForm):
     )
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(Form):
     """An invited person's first password."""
 
     account_email = ""

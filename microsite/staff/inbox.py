@@ -13,6 +13,7 @@ from ..database import writing
 from ..extensions import db
 from ..leads.filter import LeadFilter
 from ..models import (
+    MAX_ID,
     DeliveryAttempt,
     Lead,
     LeadNote,
@@ -39,7 +40,7 @@ def cursor_of(created_at: datetime, lead_id: int) -> str:
 def parse_cursor(value: str) -> tuple[datetime, int] | None:
     """The (created_at, id) a link's cursor names; None for anything that is not one."""
     match = CURSOR.fullmatch(value)
-    if not match or int(match.group(2)) > 2**63 - 1 or int(match.group(1)) > 4_102_444_800_000_000:
+    if not match or int(match.group(2)) > MAX_ID or int(match.group(1)) > 4_102_444_800_000_000:
         return None
     return EPOCH + timedelta(microseconds=int(match.group(1))), int(match.group(2))
 

@@ -14,9 +14,13 @@ from werkzeug.exceptions import Forbidden
 
 from ... import access
 from ...extensions import limiter, login_manager
+from ...inputs import refuse_unreadable_parameters
+from ...models import MAX_ID
 from .. import logins
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+# First of the blueprint's hooks: a search term, date or page number the rule refuses is a 400.
+bp.before_request(refuse_unreadable_parameters)
 
 # The only staff pages an anonymous visitor may open: logging in, and an invitation's link.
 PUBLIC_ENDPOINTS = frozenset(
@@ -42,8 +46,7 @@ ENROLMENT_ENDPOINTS = frozenset(
         "staff.logout",
     }
 )
-# Ids are 64-bit in both databases; a larger number in a URL is a 404 or a 400, never an overflow.
-MAX_ID = 2**63 - 1
+# A larger id in a URL is a 404 or a 400, never an overflow (models.MAX_ID).
 ID = f"int(max={MAX_ID})"  # the URL converter for a lead's, a notification's or a question's id
 MAX_PAGE = 10_000
 

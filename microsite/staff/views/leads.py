@@ -126,9 +126,13 @@ def lead(lead_id: int):
     lead = _lead_or_404(lead_id)
     with writing():
         audit.record("lead.view", lead_id)
+    return _lead_page(lead, NoteForm(formdata=None))
+
+
+def _lead_page(lead: Lead, note_form: NoteForm):
     status_form = StatusForm(status=lead.status)
     notifications = db.session.scalars(
-        select(Notification).where(Notification.lead_id == lead_id).order_by(Notification.id)
+        select(Notification).where(Notification.lead_id == lead.id).order_by(Notification.id)
     ).all()
     return render_template(
         "staff/lead.html",
@@ -140,10 +144,10 @@ def lead(lead_id: int):
         # "Send again" for the latest staff email and the latest webhook to each endpoint, never a reminder.
         resendable=inbox.resendable(notifications),
         webhook=NotificationKind.WEBHOOK,
-        notes=inbox.notes_of(lead_id),
+        notes=inbox.notes_of(lead.id),
         status_form=status_form,
         contacted_form=StatusForm(formdata=None, status=LeadStatus.CONTACTED),
-        note_form=NoteForm(formdata=None),
+        note_form=note_form,
         action_form=ActionForm(),
         spam=LeadStatus.SPAM,
     )
@@ -185,13 +189,13 @@ def not_spam(lead_id: int):
 
 @bp.post(f"/leads/<{ID}:lead_id>/notes")
 def add_note(lead_id: int):
-    _lead_or_404(lead_id)
+    lead = _lead_or_404(lead_id)
     form = NoteForm()
-    if form.validate():
-        inbox.add_note(lead_id, form.body.data, current_user.id, current_user.email)
-        flash("Note added.", "success")
-    else:
-        flash(form.body.errors[0], "error")
+    if not form.validate():
+        # The page again with the note as typed and what to change (the view was audited when it opened).
+        return _lead_page(lead, form), 422
+    inbox.add_note(lead_id, form.body.data, current_user.id, current_user.email)
+    flash("Note added.", "success")
     return _back_to(lead_id)
 
 

@@ -44,6 +44,7 @@ def login():
     form = LoginForm()
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
+    status = 200
     if form.validate_on_submit():
         user = accounts.check_password(form.email.data, form.password.data)
         if user is not None and user.has_second_factor:
@@ -53,9 +54,11 @@ def login():
             return redirect(url_for("staff.login_code"), 303)
         if user is not None:
             return _start_session(user, form.next.data)
-        form.password.errors.append(NO_MATCH)
+        form.password.errors.append(NO_MATCH)  # the page again, as for any refused login
+    elif form.errors:
+        status = 422  # a field left empty, or text the rule refuses (inputs.py): nothing was looked up
     form.password.data = ""
-    return render_template("staff/login.html", form=form)
+    return render_template("staff/login.html", form=form), status
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
@@ -68,15 +71,18 @@ def login_code():
         flash("Please log in again.", "info")
         return redirect(url_for("staff.login"), 303)
     form = CodeForm()
+    status = 200
     if form.validate_on_submit():
         if accounts.check_second_factor(user, form.code.data):
             return _start_session(user, pending.get("next"), pending=token)
         form.code.errors.append(WRONG_CODE)
+    elif form.errors:
+        status = 422
     form.code.data = ""
     return render_template(
         "staff/login_code.html", form=form, user=user, codes_left=accounts.recovery_codes_left(user),
         next_url=pending.get("next") or "",
-    )  # fmt: skip
+    ), status  # fmt: skip
 
 
 @bp.post("/logout")

@@ -11,9 +11,9 @@ from ...clinictime import clinic_today
 from ...content import current_clinic
 from ...counts import report
 from ...extensions import db
-from ...models import AuditEvent, utcnow
+from ...models import MAX_ID, AuditEvent, utcnow
 from ...reports import dashboard, speed
-from . import MAX_ID, bp, page_number, recent_login, requires
+from . import bp, page_number, recent_login, requires
 
 
 def report_from_request() -> report.Report:

@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from ... import audit
 from ...database import writing
+from ...inputs import readable, reads_json
 from .. import logins, passkeys
 from ..forms import ActionForm
 from . import ID, bp, recent_login, safe_next
@@ -40,16 +41,20 @@ def _refused(exc: passkeys.Refused, who: str):
 
 
 @bp.post("/account/passkeys/options")
+@reads_json
 @recent_login
 def passkey_add_options():
     return _options(passkeys.registration_options(current_user))
 
 
 @bp.post("/account/passkeys")
+@reads_json
 @recent_login
 def passkey_add():
     body = _credential()
     name = str(body.get("name") or "").strip()[:60] or "Passkey"
+    if not readable(name):
+        return jsonify(error="Please remove the special or invisible characters from the name."), 400
     first = not current_user.has_second_factor
     try:
         verified = passkeys.verify_new(current_user, body["credential"])
@@ -93,11 +98,13 @@ def passkey_remove(passkey_id: int):
 
 
 @bp.post("/login/passkey/options")
+@reads_json
 def passkey_login_options():
     return _options(passkeys.authentication_options(passkeys.LOGIN))
 
 
 @bp.post("/login/passkey")
+@reads_json
 def passkey_login():
     body = _credential()
     try:
@@ -113,6 +120,7 @@ def passkey_login():
 
 
 @bp.post("/reauth/passkey/options")
+@reads_json
 def reauth_passkey_options():
     if not current_user.passkeys:
         abort(400)
@@ -120,6 +128,7 @@ def reauth_passkey_options():
 
 
 @bp.post("/reauth/passkey")
+@reads_json
 def reauth_passkey():
     body = _credential()
     try:
