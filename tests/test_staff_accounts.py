@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from conftest import STAFF_PASSWORD, add_staff, hidden_fields, make_config, staff_login
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select, text
 from test_staff_roles import client_as
 
 from microsite import create_app
@@ -206,6 +206,14 @@ def test_a_common_password_is_refused_in_the_browser_and_the_command_alike(
     assert why in made.output and made.exit_code != 0  # asked again; no more input
     with app.app_context():
         assert accounts.find("new@example.com") is None
+
+
+@pytest.mark.parametrize("command", ["create", "disable", "reset-password"])
+def test_a_staff_command_refuses_an_email_with_a_control_character(app, runner, command):
+    answer = runner.invoke(args=["staff", command, "a\x00@example.com"], input=f"{PASSWORD}\n" * 2)
+    assert answer.exit_code == 2 and "control or invisible characters" in answer.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StaffUser)) == 0
 
 
 def test_staff_create_takes_a_role_and_offices(app, runner):

@@ -8,12 +8,15 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+
+from ..inputs import readable
 
 DEFAULT_TIMEZONE = "America/New_York"  # both offices are on Florida's west coast
 DAY_NAMES = {
@@ -286,9 +289,24 @@ def _timezone(path: str | Path, raw) -> str | None:
     return str(raw)
 
 
+def _strings(value, key: str = "") -> Iterator[tuple[str, str]]:
+    """Every string in a parsed TOML document, with the dotted key it is under."""
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _strings(item, f"{key}.{name}" if key else name)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{key}[{i}]")
+
+
 def load_clinic(path: str | Path) -> Clinic:
     """Read the clinic's data file; a bad phone number, position or promise stops start-up."""
     data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    for key, text in _strings(data):
+        if not readable(text, multiline=True):
+            raise ValueError(f"{path}: {key} holds a control or invisible character (the rule in inputs.py)")
     offices = []
     for raw in data["offices"]:
         offices.append(

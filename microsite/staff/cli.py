@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 from .. import audit
 from ..database import writing
 from ..extensions import db
+from ..inputs import readable
 from ..models import StaffRole, StaffUser
 from . import accounts, logins, throttle
 
@@ -31,8 +32,14 @@ def _existing(email: str) -> StaffUser:
     return user
 
 
+def _readable(ctx, param, value: str) -> str:
+    if not readable(value):
+        raise click.BadParameter("remove the control or invisible characters")
+    return value
+
+
 @staff_cli.command("create")
-@click.argument("email")
+@click.argument("email", callback=_readable)
 @click.option(
     "--role",
     type=click.Choice(list(StaffRole.LABELS)),
@@ -68,7 +75,7 @@ def create(email: str, role: str, offices: tuple[str, ...]) -> None:
 
 
 @staff_cli.command("disable")
-@click.argument("email")
+@click.argument("email", callback=_readable)
 def disable(email: str) -> None:
     """Disable an account and end its sessions at once."""
     with writing():
@@ -80,7 +87,7 @@ def disable(email: str) -> None:
 
 
 @staff_cli.command("reset-password")
-@click.argument("email")
+@click.argument("email", callback=_readable)
 @click.option(
     "--clear-second-factor",
     "--clear-totp",
