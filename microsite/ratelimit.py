@@ -12,6 +12,7 @@ starts with its first hit and its count is kept until it expires.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -79,29 +80,23 @@ class SQLiteStorage(Storage):
         if connection is not None and self._local.pid == os.getpid():
             return connection
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # The counters name client addresses: the file is the app's alone, whatever the umask.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        self._use_wal(connection)
-        # A counter lost in a power cut costs nothing; no fsync per increment.
-        connection.execute("PRAGMA synchronous = NORMAL")
-        connection.execute(_SCHEMA)
+        # Opened one at a time across the box's workers and threads (a lock on a file beside it): a new
+        # file switched to WAL while another process already had it open in the default journal mode
+        # gave each process counters of its own, or "disk I/O error", and the limit N times over.
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes
+            connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            # The counters name client addresses: the file is the app's alone, whatever the umask.
+            # (chmod, not an open and close of our own: closing any descriptor of the file drops every
+            # POSIX lock this process holds on it, those of the other threads' connections too.)
+            os.chmod(self.path, 0o600)
+            # WAL: reads never wait for an increment. Kept in the file, so set once for every opener.
+            connection.execute("PRAGMA journal_mode = WAL")
+            # A counter lost in a power cut costs nothing; no fsync per increment.
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute(_SCHEMA)
         self._local.connection, self._local.pid = connection, os.getpid()
         return connection
-
-    def _use_wal(self, connection: sqlite3.Connection) -> None:
-        """Switch the file to WAL, so reads never wait for an increment, retrying a race between workers.
-
-        Workers opening a new file at once race to switch it, and the switch waits for no busy timeout.
-        """
-        deadline = time.monotonic() + self.timeout
-        while connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            try:
-                connection.execute("PRAGMA journal_mode = WAL")
-            except sqlite3.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
@@ -111,7 +106,8 @@ class SQLiteStorage(Storage):
         try:
             yield connection
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:  # an error may have ended it already
+                connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
 

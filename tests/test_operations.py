@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import stat
@@ -170,6 +171,42 @@ def test_parallel_increments_are_all_counted(tmp_path):
     for thread in threads:
         thread.join()
     assert sorted(counts) == list(range(1, 201))
+
+
+def _open_and_hit(uri: str, start, counts) -> None:
+    """A gunicorn worker's first requests: four threads, each opening the counter file as it hits it."""
+    storage = SQLiteStorage(uri)
+
+    def hit() -> None:
+        start.wait()
+        try:
+            counts.put(storage.incr("k", 60))
+        except Exception as exc:  # what went wrong is the answer the test reads
+            counts.put(repr(exc))
+
+    threads = [threading.Thread(target=hit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_workers_opening_a_new_counter_file_at_once_count_together(tmp_path):
+    """Three processes of four threads open a new file at the same moment, twenty times over. Once a
+    worker counted on its own (the WAL switch raced a connection still in the default journal), or
+    failed with "disk I/O error" (closing a descriptor of our own dropped the threads' SQLite locks):
+    Flask-Limiter then fell back to memory, and "2 per minute" let 3 through."""
+    fork = multiprocessing.get_context("fork")
+    for trial in range(20):
+        uri = storage_uri(tmp_path / f"counters-{trial}.sqlite3")
+        start, counts = fork.Barrier(12), fork.Queue()
+        workers = [fork.Process(target=_open_and_hit, args=(uri, start, counts)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        answers = sorted((counts.get(timeout=30) for _ in range(12)), key=str)
+        for worker in workers:
+            worker.join(30)
+        assert answers == sorted(range(1, 13), key=str), (trial, answers)
 
 
 def test_a_broken_counter_file_never_loses_a_lead(tmp_path):
