@@ -122,13 +122,16 @@ def smtp():
 
 
 def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (`--dist loadgroup`) a module that drives Chromium or starts servers runs in
-    one worker: its browser and module-scoped server start once, and no more than one such test per
-    worker competes for the cores. The in-process tests are spread over every worker."""
+    """Under pytest-xdist (`--dist loadgroup`) a module that drives Chromium or starts servers, or has
+    another costly module fixture (`one_worker`: the HTML checker's JVM), runs in one worker: its browser
+    pages, server or JVM start once, and no more than one such test per worker competes for the cores
+    (spread over both, the browser's tests made the suite a fifth slower). The in-process tests are
+    spread over every worker."""
     if not items or not items[0].config.pluginmanager.has_plugin("xdist"):
         return  # run without pytest-xdist (`-p no:xdist`): one process, no groups
+    grouped = ("browser", "slow", "one_worker")
     for item in items:
-        if item.get_closest_marker("browser") or item.get_closest_marker("slow"):
+        if any(item.get_closest_marker(name) for name in grouped):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 

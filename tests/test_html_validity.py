@@ -31,6 +31,8 @@ from microsite.models import Lead, Notification, Question, QuestionStatus, Staff
 from microsite.notify.kinds import build as build_message
 from microsite.staff import accounts, invites
 
+pytestmark = pytest.mark.one_worker  # the checker's JVM reads every document once
+
 ROOT = Path(__file__).resolve().parent.parent
 VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 EMAIL = "validator@example.com"
