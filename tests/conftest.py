@@ -121,6 +121,7 @@ def smtp():
 # -- the app ----------------------------------------------------------------------
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups into the node ids
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist (`--dist loadgroup`) a module that drives Chromium or starts servers, or has
     another costly module fixture (`one_worker`: the HTML checker's JVM), runs in one worker: its browser
