@@ -8,6 +8,7 @@ import itertools
 import os
 import re
 import shutil
+import signal
 import socket
 import sys
 import threading
@@ -134,6 +135,9 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if any(item.get_closest_marker(name) for name in grouped):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    # The long groups are handed out first and the short in-process tests fill the gaps after them, so
+    # that no worker is left with a whole module of servers while the other has nothing to do.
+    items.sort(key=lambda item: not any(item.get_closest_marker(name) for name in grouped))
 
 
 @pytest.fixture(scope="session")
@@ -471,7 +475,10 @@ class _Started:
         return self.all[-1]
 
     def stop_all(self):
-        """Stop them, the last started first; a fixture whose clean-up needs them gone calls it early."""
+        """Stop them all at once (each is asked, then each is waited for); a fixture whose clean-up
+        needs them gone calls it early."""
+        for process in reversed(self.all):
+            process.signal(signal.SIGTERM)
         while self.all:
             self.all.pop().stop()
 
