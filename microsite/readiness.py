@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +21,7 @@ from flask.cli import with_appcontext
 
 from . import config as settings
 from .content import current_clinic
+from .content.clinic import strings_in
 
 # The numbers reserved for fiction (555-0100 to 555-0199), written any way: +19415550101, (941) 555-0101.
 PLACEHOLDER_PHONE = re.compile(r"(?<!\d)(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?555[\s.-]?01\d\d(?!\d)")
@@ -49,19 +49,6 @@ def reserved(host: str) -> bool:
     return host in RESERVED_NAMES or host.endswith(RESERVED_SUFFIXES)
 
 
-def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
-    """Every string in the clinic file with where it is: `offices[bradenton].phone`, `manager[0]`."""
-    if isinstance(value, str):
-        yield where, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, f"{where}.{key}" if where else key)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            label = item.get("slug", index) if isinstance(item, dict) else index
-            yield from _strings(item, f"{where}[{label}]")
-
-
 def placeholders_in(text: str) -> list[str]:
     """What in `text` is an example: a 555-01xx phone, an address or link at a reserved name, the word
     "Example"."""
@@ -78,7 +65,7 @@ def clinic_file_problems(path: Path) -> list[str]:
         data = tomllib.load(fh)
     return [
         f"clinic file: {where} has {placeholder}"
-        for where, text in _strings(data, "")
+        for where, text in strings_in(data)
         for placeholder in placeholders_in(text)
     ]
 

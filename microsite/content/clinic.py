@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -289,22 +290,23 @@ def _timezone(path: str | Path, raw) -> str | None:
     return str(raw)
 
 
-def _strings(value, key: str = "") -> Iterator[tuple[str, str]]:
-    """Every string in a parsed TOML document, with the dotted key it is under."""
+def strings_in(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    """Every string in the parsed clinic file with where it is: `offices[bradenton].phone`, `manager[0]`."""
     if isinstance(value, str):
-        yield key, value
+        yield where, value
     elif isinstance(value, dict):
-        for name, item in value.items():
-            yield from _strings(item, f"{key}.{name}" if key else name)
+        for key, item in value.items():
+            yield from strings_in(item, f"{where}.{key}" if where else key)
     elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _strings(item, f"{key}[{i}]")
+        for index, item in enumerate(value):
+            label = item.get("slug", index) if isinstance(item, dict) else index
+            yield from strings_in(item, f"{where}[{label}]")
 
 
 def load_clinic(path: str | Path) -> Clinic:
     """Read the clinic's data file; a bad phone number, position or promise stops start-up."""
     data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    for key, text in _strings(data):
+    for key, text in strings_in(data):
         if not readable(text, multiline=True):
             raise ValueError(f"{path}: {key} holds a control or invisible character (the rule in inputs.py)")
     offices = []
