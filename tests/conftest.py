@@ -25,6 +25,7 @@ import pyotp
 import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
+from flask_migrate import upgrade
 from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, text, update
 from sqlalchemy.pool import NullPool
@@ -242,6 +243,28 @@ def make_config(database_url: str, tmp_path, **overrides) -> dict:
     }
     config.update(overrides)
     return config
+
+
+def _drop_schema() -> None:
+    db.drop_all()
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+
+
+@contextmanager
+def migrated_to(database_url: str, tmp_path, revision: str):
+    """For a migration's test: inside an app's context, the database `flask db upgrade` built up to
+    `revision` from nothing; the tables and Alembic's record are dropped again afterwards."""
+    app = create_app(make_config(database_url, tmp_path))
+    with app.app_context():
+        _drop_schema()
+        try:
+            upgrade(revision=revision)
+            yield app
+        finally:
+            db.session.remove()
+            _drop_schema()
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from conftest import migrated_to
 from flask_migrate import upgrade
 from sqlalchemy import inspect, text
 
-from microsite import create_app
 from microsite.database import write_connection
 from microsite.extensions import db
 
@@ -14,22 +14,11 @@ pytestmark = pytest.mark.both_databases
 
 
 def test_upgrade_creates_the_schema_of_the_models(database_url, tmp_path):
-    from conftest import make_config
-
-    app = create_app(make_config(database_url, tmp_path))
-    with app.app_context():
-        db.drop_all()
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        upgrade()
+    with migrated_to(database_url, tmp_path, "head"):
         assert {"lead", "notification", "alembic_version"} <= set(inspect(db.engine).get_table_names())
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
         assert diff == []
-        db.drop_all()
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE alembic_version")
-        db.engine.dispose()
 
 
 LEAD = (
@@ -48,15 +37,8 @@ QUESTION = (
 def test_control_characters_stored_in_staff_notes_and_question_edits_are_taken_out(database_url, tmp_path):
     """SQLite stored a NUL as sent (PostgreSQL the other control characters); 0014 takes them out of what
     staff wrote, and leaves the reader's own question as it came."""
-    from conftest import make_config
-
     nul = "\x00" if database_url.startswith("sqlite") else ""
-    app = create_app(make_config(database_url, tmp_path))
-    with app.app_context():
-        db.drop_all()
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        upgrade(revision="0013")
+    with migrated_to(database_url, tmp_path, "0013"):
         with write_connection() as conn:
             conn.execute(text(LEAD))
             conn.execute(text(NOTE), {"body": f"Called{nul}\x01 back\r\nLeft\ta message"})
@@ -66,7 +48,3 @@ def test_control_characters_stored_in_staff_notes_and_question_edits_are_taken_o
             assert conn.scalar(text("SELECT body FROM lead_note")) == "Called back\r\nLeft\ta message"
             question = conn.execute(text("SELECT answer, reviewer, text FROM question")).one()
             assert tuple(question) == ("It may.", "Dr X", "q\x02")
-        db.drop_all()
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE alembic_version")
-        db.engine.dispose()

@@ -14,12 +14,11 @@ import pyotp
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import STAFF_PASSWORD, add_staff, hidden_fields, make_config, staff_login
+from conftest import STAFF_PASSWORD, add_staff, hidden_fields, migrated_to, staff_login
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import func, inspect, select, text
 from test_staff_roles import client_as
 
-from microsite import create_app
 from microsite.database import write_connection, writing
 from microsite.extensions import db
 from microsite.models import AuditEvent, StaffInvite, StaffPasskey, StaffRole, StaffUser, utcnow
@@ -368,37 +367,25 @@ def test_the_clinic_keeps_an_active_admin(app, admin_client):
 
 @pytest.mark.both_databases
 def test_accounts_made_before_roles_become_managers_in_the_migration(database_url, tmp_path):
-    app = create_app(make_config(database_url, tmp_path))
-    with app.app_context():
-        db.drop_all()
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        try:
-            upgrade(revision="0009")
-            with write_connection() as conn:
-                conn.execute(
-                    text(
-                        "INSERT INTO staff_user (email, password_hash, active, created_at)"
-                        " VALUES ('old@example.com', 'x', true, CURRENT_TIMESTAMP)"
-                    )
+    with migrated_to(database_url, tmp_path, "0009"):
+        with write_connection() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO staff_user (email, password_hash, active, created_at)"
+                    " VALUES ('old@example.com', 'x', true, CURRENT_TIMESTAMP)"
                 )
-            upgrade()
-            with db.engine.connect() as conn:
-                assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
-            user = db.session.scalars(select(StaffUser)).one()
-            assert (user.email, user.role, user.offices, user.has_second_factor) == (
-                "old@example.com", "manager", "", False,
-            )  # fmt: skip
-            db.session.rollback()
-            downgrade(revision="0009")
-            assert "staff_passkey" not in inspect(db.engine).get_table_names()
-            upgrade()
-        finally:
-            db.session.remove()
-            db.drop_all()
-            with db.engine.begin() as conn:
-                conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-            db.engine.dispose()
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
+        user = db.session.scalars(select(StaffUser)).one()
+        assert (user.email, user.role, user.offices, user.has_second_factor) == (
+            "old@example.com", "manager", "", False,
+        )  # fmt: skip
+        db.session.rollback()
+        downgrade(revision="0009")
+        assert "staff_passkey" not in inspect(db.engine).get_table_names()
+        upgrade()
 
 
 def test_a_passkey_is_removed_from_the_account_page_but_not_the_last_second_step(app):

@@ -8,13 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import phonenumbers
 import pytest
-from conftest import add_staff, make_config, staff_login, submit
+from conftest import add_staff, migrated_to, staff_login, submit
 from flask_migrate import upgrade
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import insert, select, text
 
-from microsite import create_app
 from microsite.database import write_connection, writing
 from microsite.extensions import db
 from microsite.models import Lead
@@ -123,12 +122,7 @@ OLD_INSERT = text(
 
 
 def test_migration_0007_fills_the_search_keys_of_stored_leads(database_url, tmp_path):
-    app = create_app(make_config(database_url, tmp_path))
-    with app.app_context():
-        db.drop_all()
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        upgrade(revision="0006")
+    with migrated_to(database_url, tmp_path, "0006"):
         stamp = "2026-11-30 12:00:00.000000"
         with write_connection() as conn:
             for n, (name, phone) in enumerate([("Old  Lead", "+19415550177"), ("ANA Vieja", "+19415550188")]):
@@ -138,11 +132,6 @@ def test_migration_0007_fills_the_search_keys_of_stored_leads(database_url, tmp_
         with db.engine.connect() as conn:
             rows = conn.execute(text("SELECT name_key, phone_digits FROM lead ORDER BY id")).all()
         assert [tuple(row) for row in rows] == [("old lead", "77105551491"), ("ana vieja", "88105551491")]
-        db.session.remove()
-        db.drop_all()
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE alembic_version")
-        db.engine.dispose()
 
 
 @given(st.from_regex(r"\+1[2-9]\d{2}[2-9]\d{6}", fullmatch=True))

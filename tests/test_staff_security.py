@@ -15,7 +15,7 @@ import pyotp
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import SITE_URL, add_staff, hidden_fields, make_config
+from conftest import SITE_URL, add_staff, hidden_fields, make_config, migrated_to
 from flask.sessions import SecureCookieSessionInterface
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import func, inspect, select, text, update
@@ -492,43 +492,31 @@ def test_login_posts_without_a_token_are_rate_limited_before_the_token_check(dat
 
 @pytest.mark.both_databases
 def test_migration_0004_upgrades_and_downgrades_with_the_accounts_kept(database_url, tmp_path):
-    app = create_app(make_config(database_url, tmp_path))
-    with app.app_context():
-        db.drop_all()
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        try:
-            upgrade(revision="0003")
-            with write_connection() as conn:
-                conn.execute(
-                    text(
-                        "INSERT INTO staff_user (email, password_hash, active, created_at,"
-                        " session_token, failed_logins)"
-                        " VALUES ('old@example.com', 'x', true, CURRENT_TIMESTAMP, 'old-token', 3)"
-                    )
+    with migrated_to(database_url, tmp_path, "0003"):
+        with write_connection() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO staff_user (email, password_hash, active, created_at,"
+                    " session_token, failed_logins)"
+                    " VALUES ('old@example.com', 'x', true, CURRENT_TIMESTAMP, 'old-token', 3)"
                 )
-            upgrade()
-            tables = set(inspect(db.engine).get_table_names())
-            assert {"staff_session", "login_throttle"} <= tables
-            with db.engine.connect() as conn:
-                assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
-            assert db.session.scalar(select(StaffUser.email)) == "old@example.com"
-            db.session.rollback()
+            )
+        upgrade()
+        tables = set(inspect(db.engine).get_table_names())
+        assert {"staff_session", "login_throttle"} <= tables
+        with db.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
+        assert db.session.scalar(select(StaffUser.email)) == "old@example.com"
+        db.session.rollback()
 
-            downgrade(revision="0003")
-            assert not {"staff_session", "login_throttle"} & set(inspect(db.engine).get_table_names())
-            with db.engine.connect() as conn:
-                email, token, failures = conn.execute(
-                    text("SELECT email, session_token, failed_logins FROM staff_user")
-                ).one()
-            assert email == "old@example.com" and len(token) == 32 and failures == 0
-            upgrade()
-        finally:
-            db.session.remove()
-            db.drop_all()
-            with db.engine.begin() as conn:
-                conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-            db.engine.dispose()
+        downgrade(revision="0003")
+        assert not {"staff_session", "login_throttle"} & set(inspect(db.engine).get_table_names())
+        with db.engine.connect() as conn:
+            email, token, failures = conn.execute(
+                text("SELECT email, session_token, failed_logins FROM staff_user")
+            ).one()
+        assert email == "old@example.com" and len(token) == 32 and failures == 0
+        upgrade()
 
 
 def test_passwords_are_hashed_at_scrypts_own_cost_which_only_tests_may_lower(database_url, tmp_path):
