@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from ... import audit
 from ...database import writing
-from ...inputs import readable, reads_json
+from ...inputs import SPECIAL_CHARACTERS, readable, reads_json
 from .. import logins, passkeys
 from ..forms import ActionForm
 from . import ID, bp, recent_login, safe_next
@@ -54,7 +54,7 @@ def passkey_add():
     body = _credential()
     name = str(body.get("name") or "").strip()[:60] or "Passkey"
     if not readable(name):
-        return jsonify(error="Please remove the special or invisible characters from the name."), 400
+        return jsonify(error=str(SPECIAL_CHARACTERS)), 400
     first = not current_user.has_second_factor
     try:
         verified = passkeys.verify_new(current_user, body["credential"])
